@@ -1,0 +1,1 @@
+"""Result files: schema, atomic writer, validating reader, provenance."""

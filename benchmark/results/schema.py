@@ -1,0 +1,132 @@
+"""The result-file schema: one JSON file per (submission, benchmark version)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchmark.api.types import Protocol
+
+RESULT_SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubmissionInfo(_Model):
+    """What was scored."""
+
+    id: str = Field(description="submission id, e.g. the model id with its weights hash prefix")
+    source: str = Field(description="timm | open_clip | torchvision | local")
+    model: str = Field(description="model id as given in the spec, e.g. resnet50.a1_in1k")
+    weights_sha256: str | None = None
+    weights_id: str | None = Field(None, description="hub tag or revision when no local file was hashed")
+    revision: str | None = None
+    n_parameters: int | None = None
+    spec: dict[str, Any] = Field(default_factory=dict, description="the full spec, to rerun")
+
+
+class ImageSourceInfo(_Model):
+    """The image source the units' exemplars were drawn from."""
+
+    kind: str
+    id: str
+    n_images: int
+    revision: str | None = None
+    ids_sha256: str | None = Field(None, description="sha256 of the ordered image-id list")
+
+
+class ProtocolInfo(_Model):
+    """The task protocol and the unit selection."""
+
+    task: Protocol
+    image_source: ImageSourceInfo
+    unit_selection: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProxyInfo(_Model):
+    """The proxy that scored the units, with its fitted parameters and validation numbers."""
+
+    name: str
+    version: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    fitted_params: dict[str, Any] = Field(default_factory=dict)
+    validation: dict[str, Any] = Field(default_factory=dict, description="e.g. per-unit Pearson with humans and CI")
+
+
+class Summary(_Model):
+    """Mean, 5th percentile and bootstrap CI of unit scores."""
+
+    n_units: int
+    mean: float
+    p5: float
+    ci_low: float
+    ci_high: float
+
+
+class LayerScore(Summary):
+    """Scores of one layer's units."""
+
+    layer: str
+    relative_depth: float | None = None
+    kind: str | None = None
+
+
+class TaskImages(_Model):
+    """Image ids of one task: K references per side (last = most extreme) and the two queries."""
+
+    max_references: list[str]
+    min_references: list[str]
+    max_query: str
+    min_query: str
+
+
+class UnitScore(_Model):
+    """One unit's score and the stimuli it was scored on."""
+
+    layer: str
+    channel: int
+    score: float
+    task_scores: list[float] = Field(default_factory=list)
+    tasks: list[TaskImages] = Field(default_factory=list)
+
+
+class Scores(_Model):
+    """Per model, per layer and per unit scores."""
+
+    model: Summary
+    layers: list[LayerScore]
+    units: list[UnitScore]
+    skipped_units: list[dict[str, Any]] = Field(default_factory=list, description="e.g. constant units, with reason")
+
+
+class Provenance(_Model):
+    """Everything needed to rerun the result."""
+
+    package_version: str
+    git_sha: str | None = None
+    python_version: str
+    torch_version: str | None = None
+    cuda_version: str | None = None
+    device: str
+    dtype: str
+    seed: int
+    dataset_revisions: dict[str, Any] = Field(default_factory=dict)
+    wall_time_s: float
+    date: str = Field(description="UTC ISO 8601")
+    command: str | None = Field(None, description="command line that reproduces the result")
+    platform: str | None = None
+
+
+class ResultFile(_Model):
+    """A scored submission."""
+
+    schema_version: str = RESULT_SCHEMA_VERSION
+    benchmark_version: str
+    submission: SubmissionInfo
+    protocol: ProtocolInfo
+    proxy: ProxyInfo
+    scores: Scores
+    provenance: Provenance
