@@ -32,7 +32,6 @@ from benchmark.api.errors import (
     ChecksumError,
     ConfigError,
     DataValidationError,
-    DataValidationError,
     SourceUnavailableError,
 )
 from benchmark.api.registry import Registry
