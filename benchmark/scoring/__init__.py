@@ -1,0 +1,1 @@
+"""End-to-end scoring of one submission into one result file."""

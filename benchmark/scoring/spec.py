@@ -1,0 +1,76 @@
+"""The score spec: what to score (model, images, units), with which proxy and protocol, and where to write it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from benchmark.api.errors import ConfigError
+from benchmark.api.types import Protocol
+
+
+class UnitSelection(BaseModel):
+    """Which units to score: layers by name pattern or relative depth, and how many units per layer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layers: list[str] | None = Field(None, description="fnmatch patterns on module names, e.g. ['layer*.conv2']")
+    depth_fractions: list[float] | None = Field(None, description="relative depths in [0, 1]; nearest layers")
+    units_per_layer: int | None = Field(None, ge=1)
+    total_units: int | None = Field(None, ge=1)
+    seed: int = 0
+
+    @field_validator("depth_fractions")
+    @classmethod
+    def _in_unit_interval(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(not 0.0 <= v <= 1.0 for v in value):
+            raise ValueError(f"depth fractions must lie in [0, 1], got {value}")
+        return value
+
+
+class ScoreSpec(BaseModel):
+    """A complete, validated description of one scoring run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(description="model spec string, e.g. timm:resnet50.a1_in1k or local:PATH?arch=timm:resnet18")
+    pretrained: bool = True
+    weights_sha256: str | None = Field(None, description="expected sha256 of the weights file (local checkpoints)")
+    images: str = Field("bundled", description="image source: folder:PATH, hf:OWNER/NAME[@REV][#SPLIT], bundled[:N]")
+    units: UnitSelection = UnitSelection()
+    protocol: Protocol = Protocol()
+    proxy: str = Field(description="fitted proxy file (JSON) written by `imibench proxy fit`")
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    batch_size: int = Field(64, ge=1)
+    num_workers: int = Field(0, ge=0)
+    seed: int = 0
+    out: Path | None = Field(None, description="result file to write (default: results/<submission id>.json)")
+    work_dir: Path | None = Field(None, description="checkpoints and materialised stimuli (default: beside out)")
+
+
+def load_spec(path: str | Path) -> ScoreSpec:
+    """Read a YAML or JSON score spec; errors name the file and the fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Score spec not found: {path}. Pass a YAML file or use `imibench score --model ...`.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of spec fields, got {type(data).__name__}.")
+    return parse_spec(data, origin=str(path))
+
+
+def parse_spec(data: dict, *, origin: str = "spec") -> ScoreSpec:
+    """Validate a spec mapping; unknown or invalid fields become one ConfigError listing each problem."""
+    try:
+        return ScoreSpec.model_validate(data)
+    except ValidationError as err:
+        problems = "\n".join(f"  - {'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in err.errors())
+        valid = ", ".join(ScoreSpec.model_fields)
+        raise ConfigError(f"Invalid score spec {origin}:\n{problems}\nValid fields: {valid}.") from None
