@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from pyarrow import ArrowInvalid
 
 from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
 from benchmark.data.schema import canonicalize
@@ -90,11 +91,15 @@ def read_table(path: Path) -> pd.DataFrame:
         )
     if not path.is_file():
         raise SourceUnavailableError(f"Response table {path} does not exist.")
-    if suffix == ".csv":
-        return pd.read_csv(path, low_memory=False)
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    return _read_pickle(path)
+    if suffix == ".pkl" or suffix == ".pickle":
+        return _read_pickle(path)
+    try:
+        return pd.read_csv(path, low_memory=False) if suffix == ".csv" else pd.read_parquet(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ArrowInvalid, OSError) as err:
+        raise DataValidationError(
+            f"Cannot read {path} as a {suffix[1:]} table ({type(err).__name__}: {err}). Check that the file is a "
+            "complete, uncorrupted export of the release's response table."
+        ) from None
 
 
 def passed_checks_default_for(path: Path) -> bool | None:

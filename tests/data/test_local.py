@@ -93,3 +93,17 @@ def test_parquet_written_by_push_round_trips(tmp_path: Path):
         pd.testing.assert_frame_equal(loaded.trials, load_release_dir(root, name).trials)
         assert loaded.release_root is None
         assert loaded.files == {f"{name}.parquet": _sha(folder / "data" / f"{name}.parquet")}
+
+
+def test_corrupt_table_files_are_clear_errors(tmp_path):
+    from benchmark.api.errors import DataValidationError
+    from benchmark.data.local import read_table
+
+    csv = tmp_path / "responses_main.csv"
+    csv.write_bytes(b"\xff\xfe\x00garbage\x80\x81")
+    with pytest.raises(DataValidationError, match="Cannot read .*responses_main.csv as a csv table"):
+        read_table(csv)
+    parquet = tmp_path / "t.parquet"
+    parquet.write_bytes(b"PAR1 not really")
+    with pytest.raises(DataValidationError, match="as a parquet table"):
+        read_table(parquet)
