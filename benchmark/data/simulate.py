@@ -6,6 +6,8 @@ t = accuracy_floor + (accuracy_ceiling - accuracy_floor) * c; a participant with
 answers correctly with probability sigmoid(logit(t) + a). The stimulus images carry the clarity: reference
 images show the unit's concept with strength ~c, blended with a random distractor, so an image-similarity
 proxy can recover c from the pictures alone, while the queries always show the concept clearly.
+The concept is stored in simulation/truth.csv, so SimulatedActivationMaps can give each unit's activation map on
+any image (concept_activation_map: hue match x stripe-filter energy) for proxies that need activation maps.
 
 Conventions of the simulated release (as in the real one): `choice` "b" is the max query, "a" the min query,
 and `correct` is true exactly when "b" was chosen. Each participation (HIT) covers one model and one mode;
@@ -23,7 +25,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ import pandas as pd
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import stats
+from scipy.signal import fftconvolve
 from tqdm.auto import tqdm
 
 from benchmark.api.errors import ConfigError, DataValidationError
@@ -62,7 +65,18 @@ RELEASE_COLUMNS: tuple[str, ...] = (
     "passed_checks",
     "multi_participation",
 )
-TRUTH_COLUMNS: tuple[str, ...] = ("model", "layer", "channel", "mode", "clarity", "true_accuracy", "n_main_trials")
+# The unit's planted concept (UnitConcept fields), so that its activation maps can be recomputed from a release.
+CONCEPT_COLUMNS: tuple[str, ...] = ("hue", "orientation", "frequency", "shape")
+TRUTH_COLUMNS: tuple[str, ...] = (
+    "model",
+    "layer",
+    "channel",
+    "mode",
+    "clarity",
+    "true_accuracy",
+    "n_main_trials",
+    *CONCEPT_COLUMNS,
+)
 
 # Clarity distributions (Beta shape parameters) per mode; natural exemplars are a bit clearer on average,
 # as in Borowski et al. (2021) and the IMI paper. The two modes of a unit share a latent (Gaussian copula).
@@ -230,6 +244,10 @@ def _truth_table(units: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
             "clarity": clarity,
             "true_accuracy": population_accuracy(median, config.participant_sd),
             "n_main_trials": np.full(len(rows), config.responses_per_unit, dtype="int64"),
+            "hue": rows["hue"].to_numpy(dtype=float),
+            "orientation": rows["orientation"].to_numpy(dtype=float),
+            "frequency": rows["frequency"].to_numpy(dtype=float),
+            "shape": rows["shape"].to_numpy(dtype="int64"),
             "_median_accuracy": median,
         }
     )
@@ -672,3 +690,117 @@ def write_release(
     _atomic_write_csv(release.truth, root / "simulation" / "truth.csv")
     _atomic_write_text(root / "simulation" / "config.json", config.model_dump_json(indent=2))
     return root
+
+
+# ---------------------------------------------------------------------------------------------- activation maps
+
+_MAP_ENVELOPE = 0.5  # Gaussian envelope sd of the stripe filter, in stripe wavelengths
+
+
+def _hue(image: np.ndarray) -> np.ndarray:
+    """Per-pixel HSV hue in [0, 1) of an (H, W, 3) float RGB image (0 where the pixel is grey)."""
+    high, low = image.max(axis=-1), image.min(axis=-1)
+    chroma = high - low
+    safe = np.where(chroma > 0, chroma, 1.0)
+    r, g, b = np.moveaxis(image, -1, 0)
+    sector = np.select([high == r, high == g], [((g - b) / safe) % 6.0, (b - r) / safe + 2.0], (r - g) / safe + 4.0)
+    return np.where(chroma > 0, sector / 6.0, 0.0)
+
+
+def _stripe_energy(luminance: np.ndarray, orientation: float, frequency: float) -> np.ndarray:
+    """Quadrature-pair (complex Gabor) energy at the concept's stripe orientation and frequency, per pixel.
+
+    `luminance` is (n, H, W); frequency is in cycles per image width, like the rendered stripes.
+    """
+    wavelength = luminance.shape[-1] / frequency
+    sigma = _MAP_ENVELOPE * wavelength
+    radius = int(math.ceil(2.5 * sigma))
+    rows, cols = np.mgrid[-radius : radius + 1, -radius : radius + 1].astype(float)
+    envelope = np.exp(-(rows**2 + cols**2) / (2 * sigma**2))
+    carrier = np.exp(2j * math.pi * (cols * math.cos(orientation) + rows * math.sin(orientation)) / wavelength)
+    kernel = envelope * carrier
+    kernel -= envelope * (kernel.sum() / envelope.sum())  # zero DC: flat regions give no stripe response
+    kernel /= envelope.sum()
+    centred = luminance - luminance.mean(axis=(-2, -1), keepdims=True)
+    return np.abs(fftconvolve(centred, kernel[None], mode="same", axes=(-2, -1)))
+
+
+def concept_activation_maps(images: np.ndarray, concept: UnitConcept) -> np.ndarray:
+    """Batched concept_activation_map: (n, H, W, 3) images -> (n, H, W) maps."""
+    array = np.asarray(images)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise DataValidationError(f"expected (n, H, W, 3) RGB image arrays, got shape {array.shape}")
+    rgb = array.astype(float) / 255.0 if array.dtype == np.uint8 else array.astype(float)
+    chroma = rgb.max(axis=-1) - rgb.min(axis=-1)
+    hue_match = chroma * np.maximum(np.cos(2 * math.pi * (_hue(rgb) - concept.hue)), 0.0)
+    return hue_match * _stripe_energy(rgb.mean(axis=-1), concept.orientation, concept.frequency)
+
+
+def concept_activation_map(image: np.ndarray, concept: UnitConcept) -> np.ndarray:
+    """The (H, W) response of a simulated unit to an (H, W, 3) uint8 image: hue match times stripe energy.
+
+    Hue match is chroma x the rectified cosine between pixel hue and the concept's hue (chroma rather than
+    saturation, so that pixel noise on the grey background does not count as colour); stripe energy is the
+    response of a complex Gabor filter at the concept's orientation and frequency. Both are >= 0, so the map is
+    rectified like a ReLU unit's. The concept's shape is not modelled (the shape only bounds where stripes are).
+    """
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise DataValidationError(f"expected an (H, W, 3) RGB image array, got shape {array.shape}")
+    return concept_activation_maps(array[None], concept)[0]
+
+
+class SimulatedActivationMaps:
+    """Activation maps of a simulated release's units, computed from each unit's planted concept (truth.csv).
+
+    Implements the ActivationMapSource protocol of benchmark.proxies.units: call with (model, layer, channel,
+    paths) to get {str(path): (H, W) map} on the images as stored (no resize).
+    """
+
+    def __init__(self, release_root: str | Path) -> None:
+        self.release_root = Path(release_root)
+        self._concepts = _read_concepts(self.release_root / "simulation" / "truth.csv")
+
+    def concept(self, model: str, layer: str, channel: int) -> UnitConcept:
+        """The planted concept of one unit."""
+        key = (str(model), str(layer), int(channel))
+        if key not in self._concepts:
+            known = sorted(self._concepts)[:5]
+            raise DataValidationError(
+                f"unit {key} is not in the simulated release {self.release_root}; known units include {known}"
+            )
+        return self._concepts[key]
+
+    def __call__(self, model: str, layer: str, channel: int, paths: Iterable[str | Path]) -> dict[str, np.ndarray]:
+        """{str(path): activation map} of one unit on the images at `paths`."""
+        concept = self.concept(model, layer, channel)
+        by_size: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
+        for path in paths:
+            with Image.open(path) as image:
+                array = np.asarray(image.convert("RGB"))
+            by_size.setdefault(array.shape, {})[str(path)] = array
+        maps: dict[str, np.ndarray] = {}
+        for images in by_size.values():  # one batched filter per image size
+            maps.update(zip(images, concept_activation_maps(np.stack(list(images.values())), concept)))
+        return maps
+
+
+def _read_concepts(truth_file: Path) -> dict[tuple[str, str, int], UnitConcept]:
+    if not truth_file.is_file():
+        raise DataValidationError(
+            f"planted truth not found: expected {truth_file}; pass the root of a release written by write_release"
+        )
+    truth = pd.read_csv(truth_file)
+    missing = [c for c in ("model", "layer", "channel", *CONCEPT_COLUMNS) if c not in truth.columns]
+    if missing:
+        raise DataValidationError(
+            f"{truth_file} lacks the concept column(s) {missing} (written by an older simulator); "
+            "rewrite the release with benchmark.data.simulate.write_release"
+        )
+    units = truth.drop_duplicates(["model", "layer", "channel"])
+    return {
+        (str(r.model), str(r.layer), int(r.channel)): UnitConcept(
+            float(r.hue), float(r.orientation), float(r.frequency), int(r.shape)
+        )
+        for r in units.itertuples(index=False)
+    }
