@@ -1,0 +1,65 @@
+"""`imibench proxy ...`: validate proxy metrics against human data, list the registered metrics."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmark.cli.data import _add_source_arguments
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `proxy` and its subcommands."""
+    parser = commands.add_parser("proxy", help="proxy metrics: validate against human data, list")
+    sub = parser.add_subparsers(dest="proxy_command", metavar="PROXY_COMMAND", required=True)
+
+    validate = sub.add_parser("validate", help="held-out validation of proxy metrics against human accuracy")
+    _add_source_arguments(validate)
+    validate.add_argument("--imagenet-root", type=Path, help="ImageNet-2012 train folder (natural stimuli of a "
+                                                              "real release; a simulated release bundles its own)")
+    validate.add_argument("--metrics", help="comma-separated registry names or module:Name plugins "
+                                            "(default: every registered metric that can run on this data)")
+    validate.add_argument("--scheme", default="lomo", help="held-out scheme: lomo (leave one model out, default) "
+                                                           "or kfold (grouped by unit)")
+    validate.add_argument("--k", type=int, default=5, help="folds for --scheme kfold (default 5)")
+    validate.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("--out", type=Path, help="write DIR/<metric>/report.json + validation.png, "
+                                                   "DIR/comparison.csv, DIR/comparison.png, DIR/report.json")
+    validate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    validate.set_defaults(func=run_validate)
+
+    listing = sub.add_parser("list", help="registered proxy metrics with their parameters and requirements")
+    listing.set_defaults(func=run_list)
+
+
+def _split_metrics(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(name.strip() for name in text.split(","))
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate the metrics and print the comparison table."""
+    from benchmark.validation.harness import build_config, comparison_table, format_comparison, run_validation
+
+    config = build_config(
+        source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
+        metrics=_split_metrics(args.metrics), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
+        out=args.out, progress=not args.no_progress,
+    )
+    reports = run_validation(config)
+    print(f"Held-out validation ({config.scheme}{f', k={config.k}' if config.scheme == 'kfold' else ''}; "
+          f"95% bootstrap CIs, {config.n_boot} replicates) on {config.source}:")
+    print(format_comparison(comparison_table(reports)))
+    if config.out is not None:
+        print(f"\nReports, figures and comparison.csv written to {config.out}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print every registered metric with its requirements and parameters."""
+    from benchmark.validation.harness import describe_metrics
+
+    print(describe_metrics())
+    return 0

@@ -1,0 +1,26 @@
+"""Proxy validation against human accuracy: metrics, held-out splits, the harness, reports and plots."""
+
+from benchmark.validation.harness import (
+    ValidationConfig,
+    build_config,
+    comparison_table,
+    cross_validated_predictions,
+    run_validation,
+    validate_metric,
+    validate_metrics,
+)
+from benchmark.validation.report import MetricReport, ValidationReport, read_report, write_report
+
+__all__ = [
+    "MetricReport",
+    "ValidationConfig",
+    "ValidationReport",
+    "build_config",
+    "comparison_table",
+    "cross_validated_predictions",
+    "read_report",
+    "run_validation",
+    "validate_metric",
+    "validate_metrics",
+    "write_report",
+]

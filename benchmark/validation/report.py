@@ -1,0 +1,254 @@
+"""Validation reports: versioned pydantic models, provenance, and atomic JSON writing and validated reading."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy
+import sklearn
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from benchmark import __version__
+from benchmark.api.errors import DataValidationError, SourceUnavailableError
+from benchmark.api.types import NoiseCeiling
+
+REPORT_SCHEMA_VERSION = "1.0"
+REPORT_FILE = "report.json"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _nan_to_none(value: object) -> object:
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return None
+    return value
+
+
+class Score(_Model):
+    """One score with its bootstrap CI; None where undefined (e.g. a correlation over fewer than 3 models)."""
+
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    @field_validator("value", "ci_low", "ci_high", mode="before")
+    @classmethod
+    def _finite_or_none(cls, value: object) -> object:
+        return _nan_to_none(value)
+
+    def as_float(self) -> float:
+        """The value, NaN when undefined."""
+        return float("nan") if self.value is None else self.value
+
+
+class ModelSummary(_Model):
+    """Mean human accuracy and mean prediction of one model's units, each with a bootstrap-over-units CI."""
+
+    model: str
+    n_units: int
+    human_mean: float
+    human_ci_low: float | None = None
+    human_ci_high: float | None = None
+    predicted_mean: float
+    predicted_ci_low: float | None = None
+    predicted_ci_high: float | None = None
+
+    @field_validator("human_ci_low", "human_ci_high", "predicted_ci_low", "predicted_ci_high", mode="before")
+    @classmethod
+    def _finite_or_none(cls, value: object) -> object:
+        return _nan_to_none(value)
+
+
+class UnitPrediction(_Model):
+    """A unit's held-out prediction next to its observed human accuracy."""
+
+    model: str
+    layer: str
+    channel: int
+    mode: str
+    human: float
+    predicted: float
+    fold: int = Field(description="index of the fold in which the unit was in the test set")
+
+
+class ModeResult(_Model):
+    """The validation of one mode (natural or optimized): fitted and tested within the mode."""
+
+    mode: str
+    n_units: int
+    n_models: int
+    n_folds: int
+    scores: dict[str, Score] = Field(description="pearson, spearman, kendall, within_fold_pearson, model_pearson, "
+                                                 "model_spearman, mae, calibration_error, calibration_slope")
+    ceiling_normalised: dict[str, Score] = Field(description="pearson / ceiling, keyed by ceiling method")
+    ceilings: dict[str, NoiseCeiling]
+    per_model: list[ModelSummary]
+    predictions: list[UnitPrediction]
+    fitted_params: dict[str, Any] = Field(description="parameters of a final fit on all units of the mode")
+    notes: list[str] = Field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        """The per-unit predictions as a DataFrame."""
+        return pd.DataFrame([p.model_dump() for p in self.predictions])
+
+
+class MetricInfo(_Model):
+    """Which proxy metric was validated."""
+
+    name: str
+    class_path: str = Field(description="module:QualifiedName of the metric class")
+    version: str
+    params: dict[str, Any]
+    requires: list[str] = Field(default_factory=list)
+
+
+class SchemeInfo(_Model):
+    """The held-out scheme and the bootstrap settings."""
+
+    name: Literal["lomo", "kfold"]
+    k: int | None = Field(None, description="folds (kfold only)")
+    seed: int
+    n_boot: int
+    confidence: float = 0.95
+
+
+class DataProvenance(_Model):
+    """Where the human data came from."""
+
+    source: str
+    revision: str | None = None
+    files: dict[str, str] = Field(default_factory=dict, description="file name -> sha256")
+    responses: str | None = None
+    activation_maps: str | None = Field(None, description="activation-map source, if any")
+
+
+class Provenance(_Model):
+    """What is needed to reproduce a report."""
+
+    imi_bench_version: str
+    git_sha: str | None
+    python: str
+    numpy: str
+    scipy: str
+    sklearn: str
+    pandas: str
+    date_utc: str
+    seed: int
+    wall_time_s: float
+    data: DataProvenance | None = None
+
+
+class MetricReport(_Model):
+    """The validation of one proxy metric against human data, per mode."""
+
+    schema_version: str = REPORT_SCHEMA_VERSION
+    kind: Literal["metric"] = "metric"
+    metric: MetricInfo
+    status: Literal["ok", "skipped"]
+    skip_reason: str | None = None
+    scheme: SchemeInfo
+    modes: list[ModeResult] = Field(default_factory=list)
+    provenance: Provenance
+
+    @model_validator(mode="after")
+    def _status_matches(self) -> MetricReport:
+        if self.status == "skipped" and not self.skip_reason:
+            raise ValueError("a skipped report needs skip_reason")
+        if self.status == "ok" and (self.skip_reason or not self.modes):
+            raise ValueError("an ok report has at least one mode result and no skip_reason")
+        return self
+
+    def mode(self, mode: str) -> ModeResult:
+        """The result of one mode; KeyError naming the modes present otherwise."""
+        for result in self.modes:
+            if result.mode == mode:
+                return result
+        raise KeyError(f"no result for mode {mode!r} in {self.metric.name}; modes: {[m.mode for m in self.modes]}")
+
+
+class ValidationReport(_Model):
+    """Several metric reports from one run, with the run's configuration."""
+
+    schema_version: str = REPORT_SCHEMA_VERSION
+    kind: Literal["validation"] = "validation"
+    config: dict[str, Any]
+    metrics: list[MetricReport]
+    provenance: Provenance
+
+
+_AnyReport = TypeAdapter(Annotated[MetricReport | ValidationReport, Field(discriminator="kind")])
+
+
+def git_sha(path: str | Path | None = None) -> str | None:
+    """The commit of the git checkout holding `path` (default: this package), or None outside a checkout."""
+    folder = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    sha = result.stdout.strip()
+    return sha if result.returncode == 0 and sha else None
+
+
+def make_provenance(*, seed: int, wall_time_s: float, data: DataProvenance | None = None) -> Provenance:
+    """Provenance of a report produced now by this environment."""
+    return Provenance(
+        imi_bench_version=__version__,
+        git_sha=git_sha(),
+        python=platform.python_version(),
+        numpy=np.__version__,
+        scipy=scipy.__version__,
+        sklearn=sklearn.__version__,
+        pandas=pd.__version__,
+        date_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        seed=seed,
+        wall_time_s=round(float(wall_time_s), 3),
+        data=data,
+    )
+
+
+def write_report(report: MetricReport | ValidationReport, out_dir: str | Path) -> Path:
+    """Write `report` to `out_dir/report.json` atomically (temporary file, then os.replace); return the path."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / REPORT_FILE
+    tmp = folder / f".{REPORT_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def read_report(path: str | Path) -> MetricReport | ValidationReport:
+    """Read and validate a report written by `write_report` (a report.json or the folder holding it)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / REPORT_FILE
+    if not file.is_file():
+        raise SourceUnavailableError(f"No report at {file}: pass a report.json written by `imibench proxy validate`.")
+    try:
+        report = _AnyReport.validate_json(file.read_bytes())
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DataValidationError(
+            f"{file} is not a valid validation report ({err.error_count()} problem(s); first at {where!r}: "
+            f"{first['msg']}). Regenerate it with `imibench proxy validate`."
+        ) from None
+    if report.schema_version.split(".")[0] != REPORT_SCHEMA_VERSION.split(".")[0]:
+        raise DataValidationError(
+            f"{file} has report schema version {report.schema_version!r}; this imi-bench reads "
+            f"{REPORT_SCHEMA_VERSION.split('.')[0]}.x. Regenerate it or install the matching imi-bench version."
+        )
+    return report
