@@ -29,6 +29,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--no-progress", action="store_true", help="hide progress bars")
     validate.set_defaults(func=run_validate)
 
+    fit = sub.add_parser("fit", help="fit one metric on human data for scoring; store it with its validation")
+    _add_source_arguments(fit)
+    fit.add_argument("--imagenet-root", type=Path, help="ImageNet-2012 train folder (natural stimuli)")
+    fit.add_argument("--metric", required=True, help="registry name or module:Name plugin")
+    fit.add_argument("--mode", default="natural", help="fit on this mode's units (default natural)")
+    fit.add_argument("--scheme", default="lomo", help="held-out scheme for the stored validation numbers")
+    fit.add_argument("--k", type=int, default=5)
+    fit.add_argument("--n-boot", type=int, default=1000)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", type=Path, required=True, help="fitted proxy file to write (JSON)")
+    fit.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fit.set_defaults(func=run_fit)
+
     listing = sub.add_parser("list", help="registered proxy metrics with their parameters and requirements")
     listing.set_defaults(func=run_list)
 
@@ -54,6 +67,25 @@ def run_validate(args: argparse.Namespace) -> int:
     print(format_comparison(comparison_table(reports)))
     if config.out is not None:
         print(f"\nReports, figures and comparison.csv written to {config.out}")
+    return 0
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Fit one metric and write the fitted proxy file."""
+    from benchmark.validation.fit import fit_proxy
+    from benchmark.validation.harness import build_config
+
+    config = build_config(source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
+                          metrics=(args.metric,), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
+                          progress=not args.no_progress)
+    record = fit_proxy(config, mode=args.mode, out=args.out)
+    pearson = record.validation.get("pearson", {})
+    print(f"Fitted {record.name} v{record.version} on {record.validation['n_units']} {args.mode} units: "
+          f"{record.fitted_params}")
+    if pearson:
+        print(f"Held-out ({args.scheme}) per-unit Pearson r with humans: {pearson['value']:.3f} "
+              f"[{pearson['ci_low']:.3f}, {pearson['ci_high']:.3f}]")
+    print(f"Written to {args.out}")
     return 0
 
 

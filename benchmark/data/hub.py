@@ -9,7 +9,6 @@ from pathlib import Path
 
 import datasets
 import huggingface_hub
-from datasets.exceptions import DatasetNotFoundError
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 
 from benchmark.api.errors import ConfigError, SourceUnavailableError

@@ -50,6 +50,8 @@ class ProxyMetric(BaseEstimator, abc.ABC):
 
     version: ClassVar[str] = "1"
     requires: ClassVar[frozenset[str]] = frozenset()
+    # False when fitted_params() is only a summary, so a fitted file could not restore the metric
+    json_restorable: ClassVar[bool] = True
 
     @abc.abstractmethod
     def fit(self, units: Sequence[ProxyUnit], human_accuracy: np.ndarray) -> ProxyMetric:

@@ -31,6 +31,8 @@ class LearnedProxy(ProxyMetric):
     cross-validation fold) reuse the embeddings on disk.
     """
 
+    json_restorable = False  # isotonic steps and the regressor are summarised, not serialised
+
     version: ClassVar[str] = "1"
 
     def __init__(

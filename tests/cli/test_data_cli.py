@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from benchmark.cli.main import build_parser, main
+from benchmark.cli.main import main
 
 
 def test_help_lists_the_subcommands(capsys):

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from benchmark.cli.main import main
-from benchmark.data.simulate import SimulationConfig, write_release
 from benchmark.data.sources import sha256_file
 from benchmark.validation.harness import build_config, default_metrics, prepare_data
 from benchmark.validation.report import MetricReport, ValidationReport, read_report
@@ -26,11 +25,6 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
     return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def sim_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_release(tmp_path_factory.mktemp("proxy") / "release", SimulationConfig(seed=0))
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +160,23 @@ def test_a_table_file_without_stimuli_is_refused_clearly(sim_release, tmp_path):
     code, _, stderr = run_cli("proxy", "validate", "--source", str(table), "--metrics", "noise")
     assert code == 2
     assert "no stimuli" in one_line_error(stderr)
+
+
+def test_fit_writes_a_fitted_proxy_that_scoring_can_load(sim_release, tmp_path):
+    from benchmark.proxies.fitted import load_fitted_proxy
+
+    out = tmp_path / "fitted" / "mis-pixel.json"
+    code, stdout, stderr = run_cli("proxy", "fit", "--source", str(sim_release), "--metric", "mis-pixel",
+                                   "--n-boot", "100", "--out", str(out), "--no-progress")
+    assert code == 0, stderr
+    assert "Held-out (lomo) per-unit Pearson r" in stdout
+    metric, record = load_fitted_proxy(out)
+    assert record.validation["mode"] == "natural" and record.validation["n_units"] == 36
+    assert record.validation["pearson"]["value"] > 0.6
+    assert metric.temperature_ > 0
+
+
+def test_fit_refuses_unsaveable_metrics_and_unknown_modes(sim_release, tmp_path):
+    code, _, stderr = run_cli("proxy", "fit", "--source", str(sim_release), "--metric", "mis-pixel", "--mode",
+                              "weird", "--out", str(tmp_path / "x.json"), "--no-progress", "--n-boot", "0")
+    assert code == 2 and "modes present" in stderr

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.data.simulate import SimulatedActivationMaps, SimulationConfig, write_release
+from benchmark.data.simulate import SimulatedActivationMaps
 from benchmark.data.stimuli import StimulusIndex
 from benchmark.proxies.base import ProxyUnit
 from benchmark.proxies.units import build_units
@@ -43,12 +43,6 @@ class SimUnits:
         if n_tasks is not None:
             units = [replace(u, tasks=u.tasks[:n_tasks]) for u in units]
         return SimUnits(units, self.accuracy[rows], self.clarity[rows], self.modes[rows])
-
-
-@pytest.fixture(scope="session")
-def sim_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A default simulated release on disk (36 units x 2 modes, 5 tasks each, 32 px images)."""
-    return write_release(tmp_path_factory.mktemp("proxy_sim") / "release", SimulationConfig(seed=0))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,100 @@
+"""Fitted proxy files: a proxy's name, version, parameters, fitted parameters and validation, as versioned JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.proxies.base import ProxyMetric, make_proxy, proxies
+from benchmark.results.io import atomic_write_text
+from benchmark.results.provenance import utc_now
+
+FITTED_SCHEMA_VERSION = "1.0"
+
+
+class FittedProxy(BaseModel):
+    """What scoring needs to reuse a proxy fitted on human data, and what it was validated at."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: str = FITTED_SCHEMA_VERSION
+    name: str
+    version: str
+    params: dict[str, Any]
+    fitted_params: dict[str, Any]
+    validation: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict, description="human data it was fitted on: source, revision")
+    created_at: str = Field(default_factory=utc_now)
+
+
+def registry_name(metric: ProxyMetric) -> str:
+    """The name `metric`'s class is registered under."""
+    for name in proxies.names():
+        if proxies.get(name) is type(metric):
+            return name
+    raise ConfigError(
+        f"{type(metric).__name__} is not in the proxy registry, so a fitted file could not recreate it; "
+        "register it with @proxies.register('name') first."
+    )
+
+
+def save_fitted_proxy(
+    metric: ProxyMetric,
+    path: str | Path,
+    *,
+    validation: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> FittedProxy:
+    """Write a fitted metric to JSON atomically; metrics whose fitted state is not JSON-able are refused."""
+    if not type(metric).json_restorable:
+        raise ConfigError(
+            f"{type(metric).__name__} cannot be saved for scoring: its fitted state (e.g. scikit-learn models) is "
+            "not stored as JSON. Score with a metric whose fitted parameters are plain numbers, such as mis-pixel."
+        )
+    fitted = metric.fitted_params()
+    record = FittedProxy(
+        name=registry_name(metric),
+        version=type(metric).version,
+        params=metric.get_params(deep=False),
+        fitted_params=fitted,
+        validation=validation or {},
+        data=data or {},
+    )
+    try:
+        text = record.model_dump_json(indent=2)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"The fitted state of {record.name!r} cannot be stored as JSON ({err}); only proxies with "
+            "JSON-able fitted parameters can be saved for scoring."
+        ) from None
+    atomic_write_text(path, text)
+    return record
+
+
+def load_fitted_proxy(path: str | Path) -> tuple[ProxyMetric, FittedProxy]:
+    """Recreate a fitted metric from its file; a version mismatch or invalid file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceUnavailableError(
+            f"Fitted proxy file not found: {path}. Create one with `imibench proxy fit --source ... --metric ... "
+            f"--out {path}`."
+        )
+    try:
+        record = FittedProxy.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, ValidationError) as err:
+        raise DataValidationError(f"{path} is not a valid fitted proxy file: {err}") from None
+    metric = make_proxy(record.name, **record.params)
+    if type(metric).version != record.version:
+        raise ConfigError(
+            f"{path} was fitted with {record.name} version {record.version}, but this imi-bench has version "
+            f"{type(metric).version}; refit it with `imibench proxy fit`."
+        )
+    for key, value in record.fitted_params.items():
+        if not key.endswith("_"):
+            raise DataValidationError(f"{path}: fitted parameter {key!r} does not end with '_'; the file is corrupt.")
+        setattr(metric, key, value)
+    return metric, record
