@@ -36,6 +36,11 @@ class ImageSourceInfo(_Model):
     n_images: int
     revision: str | None = None
     ids_sha256: str | None = Field(None, description="sha256 of the ordered image-id list")
+    stimuli_dir: str | None = Field(
+        None,
+        description="folder holding the scored images of a source without files (bundled, Hub), named by "
+        "benchmark.results.stimuli.materialised_name; relative paths are relative to the result file's folder",
+    )
 
 
 class ProtocolInfo(_Model):

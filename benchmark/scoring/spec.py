@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from benchmark.api.errors import ConfigError
 from benchmark.api.types import Protocol
+
+if TYPE_CHECKING:  # models import torch and the model libraries; specs must stay light
+    from benchmark.models.spec import ModelSpec
 
 
 class UnitSelection(BaseModel):
@@ -52,18 +55,48 @@ class ScoreSpec(BaseModel):
     work_dir: Path | None = Field(None, description="checkpoints and materialised stimuli (default: beside out)")
 
 
+def model_spec_of(spec: ScoreSpec) -> ModelSpec:
+    """The ModelSpec a score spec names, with its `pretrained: false` and `weights_sha256` folded in."""
+    from benchmark.models.spec import make_model_spec, parse_model_spec
+
+    model_spec = parse_model_spec(spec.model)
+    update: dict[str, object] = {}
+    if not spec.pretrained and model_spec.pretrained and model_spec.weights is None:
+        update["pretrained"] = False
+    expected = spec.weights_sha256.lower() if spec.weights_sha256 else None
+    if expected and model_spec.sha256 not in (None, expected):
+        raise ConfigError(
+            f"weights_sha256 {spec.weights_sha256!r} contradicts sha256={model_spec.sha256!r} in model "
+            f"{spec.model!r}; give it once."
+        )
+    if expected and model_spec.sha256 is None:
+        update["sha256"] = expected
+    return make_model_spec(**{**model_spec.model_dump(exclude_none=True), **update}) if update else model_spec
+
+
 def load_spec(path: str | Path) -> ScoreSpec:
     """Read a YAML or JSON score spec; errors name the file and the fields."""
+    hint = "Pass a YAML file or use `imibench score --model ...`."
+    return parse_spec(read_spec_mapping(path, what="Score spec", hint=hint), origin=str(path))
+
+
+def read_spec_mapping(path: str | Path, *, what: str, hint: str) -> dict:
+    """Read a YAML/JSON file holding one mapping; a missing file, bad YAML or a non-mapping is a ConfigError."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Score spec not found: {path}. Pass a YAML file or use `imibench score --model ...`.")
+        raise ConfigError(f"{what} not found: {path}. {hint}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of spec fields, got {type(data).__name__}.")
-    return parse_spec(data, origin=str(path))
+    return data
+
+
+def validation_problems(err: ValidationError) -> str:
+    """One line per pydantic error, `  - field.path: message`, for ConfigError messages."""
+    return "\n".join(f"  - {'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in err.errors())
 
 
 def parse_spec(data: dict, *, origin: str = "spec") -> ScoreSpec:
@@ -71,6 +104,5 @@ def parse_spec(data: dict, *, origin: str = "spec") -> ScoreSpec:
     try:
         return ScoreSpec.model_validate(data)
     except ValidationError as err:
-        problems = "\n".join(f"  - {'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in err.errors())
         valid = ", ".join(ScoreSpec.model_fields)
-        raise ConfigError(f"Invalid score spec {origin}:\n{problems}\nValid fields: {valid}.") from None
+        raise ConfigError(f"Invalid score spec {origin}:\n{validation_problems(err)}\nValid fields: {valid}.") from None
