@@ -1,0 +1,113 @@
+"""`imibench queue status|run`: show the submission queue, or run a worker that scores it."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmark.api.errors import ConfigError
+
+if TYPE_CHECKING:
+    from benchmark.submissions.queue import QueueEntry
+
+DEFAULT_QUEUE = Path("submissions/queue")
+DEFAULT_RESULTS = Path("results")
+COLUMNS = ("id", "name", "state", "created", "started", "finished", "attempts", "detail")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register `queue` and its subcommands."""
+    parser = commands.add_parser("queue", help="the submission queue: status, run a worker")
+    sub = parser.add_subparsers(dest="queue_command", metavar="QUEUE_COMMAND", required=True)
+
+    status = sub.add_parser("status", help="a table of the queue's entries, oldest first")
+    status.add_argument("--queue", type=Path, default=DEFAULT_QUEUE, help=f"queue folder (default: {DEFAULT_QUEUE})")
+    status.set_defaults(func=run_status)
+
+    run = sub.add_parser("run", help="score PENDING entries (requeues entries of dead workers first)")
+    run.add_argument("--queue", type=Path, default=DEFAULT_QUEUE, help=f"queue folder (default: {DEFAULT_QUEUE})")
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                     help=f"where result files go, <id>.json (default: {DEFAULT_RESULTS})")
+    run.add_argument("--proxy", type=Path, help="fitted proxy file for entries that name none (the benchmark's)")
+    run.add_argument("--once", action="store_true", help="process at most one entry, then exit")
+    run.add_argument("--max-jobs", type=int, help="exit after this many entries (default: run until Ctrl-C)")
+    run.add_argument("--stale-after", type=float, metavar="S",
+                     help="requeue RUNNING entries without a heartbeat for S seconds (default: 10 x --heartbeat)")
+    run.add_argument("--heartbeat", type=float, default=30.0, metavar="S", help="heartbeat interval (default: 30)")
+    run.add_argument("--poll", type=float, default=5.0, metavar="S", help="wait between polls when idle (default: 5)")
+    run.add_argument("--max-attempts", type=int, default=3,
+                     help="runs of an entry before a dead worker's entry is FAILED (default: 3)")
+    run.set_defaults(func=run_worker_command)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Print the queue as a table."""
+    from benchmark.submissions.queue import SubmissionQueue
+
+    queue = SubmissionQueue(args.queue)
+    if not queue.exists():
+        raise ConfigError(f"No queue at {args.queue}: submit a model with `imibench submit SPEC.yaml --queue "
+                          f"{args.queue}` first, or pass the right --queue.")
+    entries = queue.status()
+    if not entries:
+        print(f"The queue {args.queue} is empty.")
+        return 0
+    print(format_table(entries))
+    counts = {state: sum(e.state == state for e in entries) for state in ("PENDING", "RUNNING", "FINISHED", "FAILED")}
+    print("\n" + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    return 0
+
+
+def run_worker_command(args: argparse.Namespace) -> int:
+    """Run a worker in this process."""
+    from benchmark.submissions.worker import run_worker
+
+    report = run_worker(
+        args.queue, results_dir=args.results, once=args.once, heartbeat_s=args.heartbeat, poll_s=args.poll,
+        max_jobs=args.max_jobs, stale_after_s=args.stale_after, max_attempts=args.max_attempts, proxy=args.proxy,
+    )
+    print(f"Worker {report.worker}: {len(report.finished)} finished, {len(report.failed)} failed, "
+          f"{len(report.requeued)} stale entries requeued.")
+    for entry in report.failed:
+        print(f"  FAILED {entry.id}: {entry.reason} (log: {entry.log_path})")
+    return 0
+
+
+def format_table(entries: list[QueueEntry]) -> str:
+    """A plain-text table of entries, one row each."""
+    rows = [COLUMNS, *(_row(e) for e in entries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+             for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _row(entry: QueueEntry) -> tuple[str, ...]:
+    return (entry.id, _cut(entry.name, 30), str(entry.state), _time(entry.created_at), _time(entry.started_at),
+            _time(entry.finished_at), str(entry.attempts), _detail(entry))
+
+
+def _detail(entry: QueueEntry) -> str:
+    if entry.state == "FAILED":
+        return f"{entry.reason} (log: {entry.log_path or 'none'})"
+    if entry.state == "FINISHED":
+        return f"result: {entry.result_path}"
+    if entry.state == "RUNNING":
+        return f"worker {entry.worker}, heartbeat {_ago(entry.heartbeat_at)}"
+    return entry.notes[-1] if entry.notes else ""
+
+
+def _time(stamp: str | None) -> str:
+    return stamp[:19].replace("T", " ") if stamp else "-"
+
+
+def _ago(stamp: str | None) -> str:
+    if stamp is None:
+        return "none yet"
+    return f"{(datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds():.0f} s ago"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
