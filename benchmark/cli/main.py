@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from benchmark import __version__
 from benchmark.api.errors import ImiBenchError
-from benchmark.cli import data, demo
+from benchmark.cli import data, demo, leaderboard, proxy, publish, queue, results, score, submit
 
-SUBCOMMANDS = (data, demo)
+SUBCOMMANDS = (data, proxy, score, results, submit, queue, publish, leaderboard, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,89 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.api.errors import ConfigError
+from benchmark.cli.main import build_parser
+from tests.leaderboard.fixtures import write_results
+
+REPO = Path(__file__).resolve().parents[2]
+FORBIDDEN = ("torch", "benchmark.scoring", "benchmark.models", "benchmark.activations", "benchmark.proxies",
+             "timm", "open_clip", "torchvision")
+
+
+@pytest.mark.parametrize("modules", ["leaderboard.app, benchmark.cli.leaderboard", "benchmark.cli.main"])
+def test_the_app_never_imports_scoring_model_or_torch_code(modules):
+    code = (
+        "import json, sys\n"
+        f"import {modules}\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r} or m.startswith({FORBIDDEN!r}))\n"
+        "print(json.dumps(bad))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_cli_parser_registers_leaderboard():
+    args = build_parser().parse_args(["leaderboard", "--results", "res", "--port", "7999", "--queue", "q",
+                                      "--stimuli-root", "imgs"])
+    assert (args.results, args.port, args.host, args.queue, args.stimuli_root) == (
+        "res", 7999, "127.0.0.1", Path("q"), Path("imgs"))
+    assert args.poll_seconds == 5.0 and args.submit_command is None
+
+
+def test_cli_rejects_bad_options():
+    from benchmark.cli.leaderboard import run
+
+    args = build_parser().parse_args(["leaderboard", "--results", "res", "--poll-seconds", "0"])
+    with pytest.raises(ConfigError, match="--poll-seconds must be positive"):
+        run(args)
+    args = build_parser().parse_args(["leaderboard", "--results", "res", "--submit-command", "imibench submit"])
+    with pytest.raises(ConfigError, match="placeholder"):
+        run(args)
+
+
+@pytest.mark.parametrize("with_results", [True, False])
+def test_app_builds_for_results_and_empty_folders(tmp_path, with_results):
+    from leaderboard.app import AppConfig, build_app
+
+    folder = write_results(tmp_path / "results") if with_results else tmp_path / "empty"
+    demo = build_app(AppConfig(results=str(folder)))
+    config = demo.get_config_file()
+    texts = json.dumps(config["components"], default=str)
+    assert ("No results yet" in texts) is not with_results
+    assert ("broken.json" in texts) is with_results
+
+
+def test_imibench_leaderboard_serves_the_page(tmp_path):
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = write_results(tmp_path / "results")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmark.cli.main", "leaderboard", "--results", str(folder), "--port", str(port)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
+                    page = response.read().decode("utf-8")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        assert page is not None, f"the server did not answer: {server.poll()=}"
+        assert "imi-bench leaderboard" in page and "ResNet-50 A1" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

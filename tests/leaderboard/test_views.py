@@ -1,0 +1,139 @@
+import sys
+
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+from benchmark.api.errors import ConfigError
+from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
+from leaderboard.images import resolve_image, stimuli_roots
+from leaderboard.loading import LoadedResult, load_results
+from leaderboard.submit import DEFAULT_COMMAND, build_spec, parse_command, run_submit
+from leaderboard.table import build_table, latest_results
+from leaderboard.views import (
+    accuracy_scatter_figure,
+    layer_names,
+    layer_profile_figure,
+    task_choices,
+    unit_choices,
+    unit_distribution_figure,
+    unit_view,
+)
+from tests.leaderboard.fixtures import LAYERS, N_REFERENCES, N_TASKS, STUB_SUBMIT_COMMAND, write_results
+
+
+@pytest.fixture
+def loaded(tmp_path) -> dict[str, LoadedResult]:
+    results = load_results(write_results(tmp_path / "results", stimuli=tmp_path / "stimuli"))
+    return {entry.result.submission.model: entry for entry in latest_results(results.results).values()}
+
+
+def test_figures_render(loaded):
+    models = list(loaded.values())
+    for figure in (layer_profile_figure(models), unit_distribution_figure(models),
+                   accuracy_scatter_figure(build_table(models)), layer_profile_figure([]),
+                   unit_distribution_figure([]), accuracy_scatter_figure(build_table([]))):
+        assert isinstance(figure, Figure)
+        figure.canvas.draw()
+    profile = layer_profile_figure(models[:2])
+    assert len(profile.axes[0].lines) == 2
+    scatter = accuracy_scatter_figure(build_table(models))
+    assert "2 models without a known top-1 not shown" in scatter.axes[0].get_title()
+
+
+def test_unit_navigation(loaded):
+    entry = loaded["resnet50.a1_in1k"]
+    assert layer_names(entry) == list(LAYERS)
+    choices = unit_choices(entry, "layer2")
+    assert [channel for _, channel in choices] == [0, 7, 14] and choices[0][0].startswith("channel 0 (MIS ")
+    unit = entry.result.scores.units[0]
+    assert [index for _, index in task_choices(unit)] == list(range(N_TASKS))
+
+
+def test_unit_view_shows_resolved_images(loaded):
+    view = unit_view(loaded["resnet50.a1_in1k"], "layer1", 7, 1)
+    assert len(view.max_references) == len(view.min_references) == N_REFERENCES and len(view.queries) == 2
+    assert all(isinstance(image, Image.Image) for image, _ in view.max_references + view.queries)
+    assert view.max_references[0][1].startswith("max ref 1/3: img_")
+    assert view.warning == ""
+    assert "channel 7" in view.summary and "task 2 of 2" in view.summary and "task score **" in view.summary
+
+
+def test_unresolvable_ids_show_placeholders_and_where_they_were_expected(loaded, tmp_path):
+    view = unit_view(loaded["my_net"], "layer1", 0, 0)
+    assert len(view.max_references) == N_REFERENCES  # placeholder tiles, no crash
+    assert all("(not found)" in caption for _, caption in view.max_references + view.queries)
+    assert "8 of 8 images" in view.warning and "imagenet-1k@validation" in view.warning
+    assert "--stimuli-root" in view.warning
+    with_root = unit_view(loaded["my_net"], "layer1", 0, 0, stimuli_root=tmp_path / "elsewhere")
+    assert str(tmp_path / "elsewhere") in with_root.warning
+
+
+def test_stimuli_root_option_and_absolute_ids(loaded, tmp_path):
+    entry = loaded["my_net"]
+    image_id = entry.result.scores.units[0].tasks[0].max_query
+    target = tmp_path / "mirror" / image_id
+    target.parent.mkdir(parents=True)
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(target, format="PNG")
+    roots = stimuli_roots(entry, tmp_path / "mirror")
+    assert resolve_image(image_id, roots) == target
+    assert resolve_image(str(target), []) == target  # absolute ids need no root
+    assert resolve_image(str(tmp_path / "missing.png"), roots) is None
+    view = unit_view(entry, "layer1", 0, 0, stimuli_root=tmp_path / "mirror")
+    assert "7 of 8 images" in view.warning
+
+
+def test_unit_view_rejects_unknown_units(loaded):
+    with pytest.raises(ConfigError, match="no scored unit 'nope' channel 3.*layer1, layer2, layer3"):
+        unit_view(loaded["vit_b_16"], "nope", 3, 0)
+    with pytest.raises(ConfigError, match="Task 5 does not exist"):
+        unit_view(loaded["vit_b_16"], "layer1", 0, 5)
+
+
+def test_about_and_provenance(loaded):
+    for text in ("Zimmermann, Thomas Klein, Wieland Brendel", "NeurIPS 2023", "David Klindt", "NeurIPS 2024",
+                 "2-AFC", "Machine Interpretability Score"):
+        assert text in ABOUT_MARKDOWN
+    panel = provenance_markdown(loaded["vit_b_16"])
+    assert "imibench score --model torchvision:vit_b_16 --images bundled" in panel
+    assert provenance_markdown(None) == "_Pick a row above._"
+
+
+def test_submit_spec_and_command(tmp_path):
+    spec = build_spec(model=" timm:resnet18.a1_in1k ", pretrained=False, images="bundled", license="", name="R18")
+    assert spec == {"model": "timm:resnet18.a1_in1k", "pretrained": False, "images": "bundled", "name": "R18"}
+    assert parse_command(None) == DEFAULT_COMMAND and "{spec}" in DEFAULT_COMMAND
+    assert parse_command("imibench submit {spec} --queue {queue}") == ("imibench", "submit", "{spec}", "--queue",
+                                                                        "{queue}")
+    with pytest.raises(ConfigError, match="placeholder"):
+        parse_command("imibench submit")
+
+
+def test_submit_success_and_failure_with_a_stub_command(tmp_path):
+    queue = tmp_path / "queue"
+    ok = run_submit(build_spec(model="timm:resnet18"), queue=queue, command=STUB_SUBMIT_COMMAND)
+    assert ok.ok and "sub-0001" in ok.message and "PENDING" in ok.message
+    assert (queue / "sub-0001.yaml").read_text(encoding="utf-8").startswith("model: timm:resnet18")
+    bad = run_submit(build_spec(model="resnet18"), queue=queue, command=STUB_SUBMIT_COMMAND)
+    assert not bad.ok and "exit status 1" in bad.message and "invalid model spec 'resnet18'" in bad.message
+    assert "required" in run_submit(build_spec(model=" "), queue=queue, command=STUB_SUBMIT_COMMAND).message
+    assert "disabled" in run_submit(build_spec(model="timm:x"), queue=None, command=STUB_SUBMIT_COMMAND).message
+    missing = run_submit(build_spec(model="timm:x"), queue=queue, command=("/no/such/imibench", "{spec}"))
+    assert not missing.ok and "could not be started" in missing.message
+
+
+def test_submit_failure_puts_the_error_first_and_keeps_the_log_tail(tmp_path):
+    noisy = (sys.executable, "-c", "import sys; print('loading...', file=sys.stderr); "
+             "sys.exit('imibench: error: weights not found')", "{spec}")
+    outcome = run_submit(build_spec(model="timm:x"), queue=tmp_path, command=noisy)
+    assert not outcome.ok
+    assert outcome.message.index("imibench: error: weights not found") < outcome.message.index("loading...")
+
+
+def test_the_real_submit_command_refuses_an_incomplete_spec(tmp_path):
+    pytest.importorskip("benchmark.cli.submit", reason="`imibench submit` is not part of this checkout")
+    outcome = run_submit(build_spec(model="timm:resnet18.a1_in1k", paper="not a url"), queue=tmp_path / "queue")
+    assert not outcome.ok, outcome.message
+    assert "submitter" in outcome.message and "paper" in outcome.message
+    assert "the form's spec" in outcome.message and "imibench-submit-" not in outcome.message
+    assert not (tmp_path / "queue").exists() or not any((tmp_path / "queue").iterdir())
