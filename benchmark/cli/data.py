@@ -30,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sim.set_defaults(func=run_simulate)
 
     summary = sub.add_parser("summary", help="per-model human accuracy, CIs and noise ceilings")
-    _add_source_arguments(summary)
+    add_source_arguments(summary)
     summary.add_argument("--plot", type=Path, help="save a PNG plot (accuracy per model, natural vs optimized)")
     summary.add_argument("--units-out", type=Path, help="write the per-unit table (CSV or parquet by suffix)")
     summary.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs")
@@ -38,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     summary.set_defaults(func=run_summary)
 
     push = sub.add_parser("push-to-hub", help="convert the release to parquet with its card and upload it")
-    _add_source_arguments(push)
+    add_source_arguments(push)
     push.add_argument("--repo-id", required=True, help="Hub dataset repo to create or update, OWNER/NAME")
     push.add_argument("--revision", help="branch to push to (default: main)")
     push.add_argument("--dry-run", action="store_true", help="write the folder that would be uploaded; no network")
@@ -48,7 +48,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     push.set_defaults(func=run_push)
 
 
-def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --source and --responses, shared by every command that reads human data."""
     parser.add_argument("--source", required=True, help=SOURCE_HELP)
     parser.add_argument("--responses", choices=RESPONSE_FILES, default="main",
                         help="which response file of the release (default: main = participants who passed)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.cli.data import _add_source_arguments
+from benchmark.cli.data import add_source_arguments
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="proxy_command", metavar="PROXY_COMMAND", required=True)
 
     validate = sub.add_parser("validate", help="held-out validation of proxy metrics against human accuracy")
-    _add_source_arguments(validate)
+    add_source_arguments(validate)
     validate.add_argument("--imagenet-root", type=Path, help="ImageNet-2012 train folder (natural stimuli of a "
                                                               "real release; a simulated release bundles its own)")
     validate.add_argument("--metrics", help="comma-separated registry names or module:Name plugins "
@@ -30,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     validate.set_defaults(func=run_validate)
 
     fit = sub.add_parser("fit", help="fit one metric on human data for scoring; store it with its validation")
-    _add_source_arguments(fit)
+    add_source_arguments(fit)
     fit.add_argument("--imagenet-root", type=Path, help="ImageNet-2012 train folder (natural stimuli)")
     fit.add_argument("--metric", required=True, help="registry name or module:Name plugin")
     fit.add_argument("--mode", default="natural", help="fit on this mode's units (default natural)")

@@ -33,9 +33,9 @@ class FittedProxy(BaseModel):
 
 def registry_name(metric: ProxyMetric) -> str:
     """The name `metric`'s class is registered under."""
-    for name in proxies.names():
-        if proxies.get(name) is type(metric):
-            return name
+    name = next((n for n in proxies.names() if proxies.get(n) is type(metric)), None)
+    if name is not None:
+        return name
     raise ConfigError(
         f"{type(metric).__name__} is not in the proxy registry, so a fitted file could not recreate it; "
         "register it with @proxies.register('name') first."

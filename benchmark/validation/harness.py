@@ -46,7 +46,7 @@ Ceilings = Mapping[str, Mapping[str, NoiseCeiling]]  # mode -> method ("split_ha
 
 
 @dataclass(frozen=True)
-class ScoreSpec:
+class ScoreFunction:
     """A validation metric as the harness runs it, and which per-unit labels it takes."""
 
     function: Callable[..., float]
@@ -55,16 +55,16 @@ class ScoreSpec:
 
 
 # Higher is better for the correlations; lower for mae and calibration_error; calibration_slope is ideal at 1.
-SCORES: dict[str, ScoreSpec] = {
-    "pearson": ScoreSpec(vm.pearson_score),
-    "spearman": ScoreSpec(vm.spearman_score),
-    "kendall": ScoreSpec(vm.kendall_score),
-    "within_fold_pearson": ScoreSpec(vm.within_group_pearson_score, per_fold=True),
-    "model_pearson": ScoreSpec(vm.model_pearson_score, per_model=True),
-    "model_spearman": ScoreSpec(vm.model_spearman_score, per_model=True),
-    "mae": ScoreSpec(vm.mean_absolute_error),
-    "calibration_error": ScoreSpec(vm.calibration_error),
-    "calibration_slope": ScoreSpec(vm.calibration_slope),
+SCORES: dict[str, ScoreFunction] = {
+    "pearson": ScoreFunction(vm.pearson_score),
+    "spearman": ScoreFunction(vm.spearman_score),
+    "kendall": ScoreFunction(vm.kendall_score),
+    "within_fold_pearson": ScoreFunction(vm.within_group_pearson_score, per_fold=True),
+    "model_pearson": ScoreFunction(vm.model_pearson_score, per_model=True),
+    "model_spearman": ScoreFunction(vm.model_spearman_score, per_model=True),
+    "mae": ScoreFunction(vm.mean_absolute_error),
+    "calibration_error": ScoreFunction(vm.calibration_error),
+    "calibration_slope": ScoreFunction(vm.calibration_slope),
 }
 CEILING_METHODS: tuple[str, ...] = ("split_half", "binomial")
 
@@ -208,10 +208,8 @@ def resolve_metric(metric: ProxyMetric | str) -> tuple[str, ProxyMetric]:
 
 
 def _registered_name(cls: type) -> str:
-    for name in proxies.names():
-        if proxies.get(name) is cls:
-            return name
-    return cls.__name__
+    """The registry name of `cls`, or its class name for an unregistered (plugin) metric."""
+    return next((name for name in proxies.names() if proxies.get(name) is cls), cls.__name__)
 
 
 def validate_metric(
@@ -347,7 +345,7 @@ def _validate_mode(
 
 
 def _score(
-    spec: ScoreSpec, y: np.ndarray, predicted: np.ndarray, models: np.ndarray, folds: np.ndarray, n_boot: int,
+    spec: ScoreFunction, y: np.ndarray, predicted: np.ndarray, models: np.ndarray, folds: np.ndarray, n_boot: int,
     confidence: float, seed: int,
 ) -> Score:
     kwargs = {"models": models} if spec.per_model else {"groups": folds} if spec.per_fold else {}

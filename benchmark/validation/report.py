@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import platform
-import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from benchmark import __version__
 from benchmark.api.errors import DataValidationError, SourceUnavailableError
 from benchmark.api.types import NoiseCeiling
+from benchmark.results.io import atomic_write_text
+from benchmark.results.provenance import git_sha, utc_now
 
 REPORT_SCHEMA_VERSION = "1.0"
 REPORT_FILE = "report.json"
@@ -189,19 +188,6 @@ class ValidationReport(_Model):
 _AnyReport = TypeAdapter(Annotated[MetricReport | ValidationReport, Field(discriminator="kind")])
 
 
-def git_sha(path: str | Path | None = None) -> str | None:
-    """The commit of the git checkout holding `path` (default: this package), or None outside a checkout."""
-    folder = Path(path) if path is not None else Path(__file__).resolve().parent
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    sha = result.stdout.strip()
-    return sha if result.returncode == 0 and sha else None
-
-
 def make_provenance(*, seed: int, wall_time_s: float, data: DataProvenance | None = None) -> Provenance:
     """Provenance of a report produced now by this environment."""
     return Provenance(
@@ -212,7 +198,7 @@ def make_provenance(*, seed: int, wall_time_s: float, data: DataProvenance | Non
         scipy=scipy.__version__,
         sklearn=sklearn.__version__,
         pandas=pd.__version__,
-        date_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        date_utc=utc_now(),
         seed=seed,
         wall_time_s=round(float(wall_time_s), 3),
         data=data,
@@ -221,13 +207,7 @@ def make_provenance(*, seed: int, wall_time_s: float, data: DataProvenance | Non
 
 def write_report(report: MetricReport | ValidationReport, out_dir: str | Path) -> Path:
     """Write `report` to `out_dir/report.json` atomically (temporary file, then os.replace); return the path."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / REPORT_FILE
-    tmp = folder / f".{REPORT_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(Path(out_dir) / REPORT_FILE, report.model_dump_json(indent=2))
 
 
 def read_report(path: str | Path) -> MetricReport | ValidationReport:
