@@ -10,7 +10,7 @@ from benchmark.cli.data import add_source_arguments
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register `proxy` and its subcommands."""
-    parser = commands.add_parser("proxy", help="proxy metrics: validate against human data, list")
+    parser = commands.add_parser("proxy", help="proxy metrics: validate against human data, fit for scoring, list")
     sub = parser.add_subparsers(dest="proxy_command", metavar="PROXY_COMMAND", required=True)
 
     validate = sub.add_parser("validate", help="held-out validation of proxy metrics against human accuracy")

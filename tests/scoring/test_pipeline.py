@@ -13,7 +13,7 @@ from benchmark.results.stimuli import materialised_name
 from benchmark.scoring import pipeline
 from benchmark.scoring.pipeline import score_submission
 from benchmark.scoring.spec import parse_spec
-from tests.scoring.conftest import FAST_SPEC
+from tests.fast_spec import FAST_SPEC
 
 
 def _spec(tmp_path, fitted_proxy, **overrides):
