@@ -47,7 +47,7 @@ def run_demo(out_dir: str | Path = "imibench-out/demo", *, seed: int = 0, progre
     from benchmark.scoring.pipeline import score_submission
     from benchmark.scoring.spec import parse_spec
     from benchmark.validation.fit import fit_proxy
-    from benchmark.validation.harness import build_config
+    from benchmark.validation.run import build_config
 
     start = time.perf_counter()
     out = Path(out_dir)

@@ -54,7 +54,8 @@ def _split_metrics(text: str | None) -> tuple[str, ...] | None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate the metrics and print the comparison table."""
-    from benchmark.validation.harness import build_config, comparison_table, format_comparison, run_validation
+    from benchmark.validation.run import build_config, run_validation
+    from benchmark.validation.tables import comparison_table, format_comparison
 
     config = build_config(
         source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
@@ -73,7 +74,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_fit(args: argparse.Namespace) -> int:
     """Fit one metric and write the fitted proxy file."""
     from benchmark.validation.fit import fit_proxy
-    from benchmark.validation.harness import build_config
+    from benchmark.validation.run import build_config
 
     config = build_config(source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
                           metrics=(args.metric,), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
@@ -91,7 +92,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print every registered metric with its requirements and parameters."""
-    from benchmark.validation.harness import describe_metrics
+    from benchmark.validation.run import describe_metrics
 
     print(describe_metrics())
     return 0

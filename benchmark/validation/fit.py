@@ -9,8 +9,9 @@ from sklearn.base import clone
 
 from benchmark.api.errors import ConfigError
 from benchmark.proxies.fitted import FittedProxy, save_fitted_proxy
-from benchmark.validation.harness import ValidationConfig, load_metrics, prepare_data, validate_metric
+from benchmark.validation.harness import validate_metric
 from benchmark.validation.report import ModeResult
+from benchmark.validation.run import ValidationConfig, load_metrics, prepare_data
 
 # The held-out numbers copied into a fitted proxy file (and from there into every result file).
 VALIDATION_KEYS: tuple[str, ...] = ("pearson", "spearman", "kendall", "model_pearson", "mae")

@@ -12,8 +12,8 @@ import pytest
 
 from benchmark.cli.main import main
 from benchmark.data.sources import sha256_file
-from benchmark.validation.harness import build_config, default_metrics, prepare_data
 from benchmark.validation.report import MetricReport, ValidationReport, read_report
+from benchmark.validation.run import build_config, default_metrics, prepare_data
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 METRICS = ("mis-pixel", "coherence-pixel", "noise")

@@ -21,7 +21,6 @@ from benchmark.api.errors import (
     RegistryError,
     SourceUnavailableError,
 )
-from benchmark.proxies import embedders as emb
 from benchmark.proxies.embedders import (
     DreamSimEmbedder,
     EmbeddingCache,
@@ -29,6 +28,7 @@ from benchmark.proxies.embedders import (
     embedders,
     make_embedder,
 )
+from benchmark.proxies.embedders import base as emb
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_TIMM = "test_resnet.r160_in1k"  # timm's own test model: 96-d features, ~0.1 s per batch on CPU

@@ -13,16 +13,12 @@ import pytest
 from benchmark.api.errors import ConfigError, DataValidationError, NotFittedError, SourceUnavailableError
 from benchmark.api.types import NoiseCeiling
 from benchmark.proxies.base import CalibratedProxy, ProxyMetric, ProxyUnit
-from benchmark.validation.harness import (
-    align_human,
-    comparison_table,
-    cross_validated_predictions,
-    format_comparison,
-    validate_metric,
-    validate_metrics,
-)
+from benchmark.validation.crossval import cross_validated_predictions
+from benchmark.validation.harness import validate_metric, validate_metrics
+from benchmark.validation.human import align_human
 from benchmark.validation.metrics import pearson_score
 from benchmark.validation.splits import grouped_kfold, leave_one_model_out
+from benchmark.validation.tables import comparison_table, format_comparison
 
 MODES = ("natural", "optimized")
 

@@ -1,0 +1,280 @@
+"""The whole validation pipeline behind `imibench proxy validate`: configuration, data, metrics, outputs.
+
+`run_validation(config)` loads and summarises the human data, builds the units, picks the metrics (those
+named, or every registered one that can run offline), validates each and, with `config.out`, writes the reports,
+figures and the comparison table.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from tqdm.auto import tqdm
+
+from benchmark.api.errors import ConfigError, ImiBenchError, SourceUnavailableError
+from benchmark.api.types import NoiseCeiling
+from benchmark.proxies.base import ProxyMetric, ProxyUnit, proxies
+from benchmark.proxies.mis import EmbeddingMixin
+from benchmark.proxies.plugins import load_metric
+from benchmark.validation.harness import _missing_reason, validate_metric
+from benchmark.validation.human import align_human, ceilings_from_summary
+from benchmark.validation.report import (
+    DataProvenance,
+    MetricInfo,
+    MetricReport,
+    SchemeInfo,
+    ValidationReport,
+    make_provenance,
+    write_report,
+)
+from benchmark.validation.splits import check_scheme
+from benchmark.validation.tables import comparison_table
+
+
+class ValidationConfig(BaseModel):
+    """Everything `imibench proxy validate` needs; build it with `build_config` for one-line errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(description="human responses, as for `imibench data summary --source`")
+    responses: str = "main"
+    imagenet_root: Path | None = None
+    metrics: tuple[str, ...] | None = Field(None, description="registry names or module:Name; None = all that run")
+    scheme: str = "lomo"
+    k: int = Field(5, ge=2)
+    n_boot: int = Field(1000, ge=0, description="bootstrap replicates for CIs (0: no CIs)")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0)
+    seed: int = Field(0, ge=0)
+    out: Path | None = None
+    progress: bool = True
+
+    @field_validator("scheme")
+    @classmethod
+    def _known_scheme(cls, scheme: str) -> str:
+        return check_scheme(scheme)
+
+    @field_validator("responses")
+    @classmethod
+    def _known_responses(cls, responses: str) -> str:
+        from benchmark.data.sources import check_responses
+
+        return check_responses(responses)
+
+    @field_validator("metrics")
+    @classmethod
+    def _distinct_metrics(cls, metrics: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if metrics is None:
+            return None
+        if not metrics or any(not m.strip() for m in metrics):
+            raise ConfigError(f"metrics {list(metrics)} has an empty name; list names like mis-pixel,noise.")
+        repeated = sorted({m for m in metrics if metrics.count(m) > 1})
+        if repeated:
+            raise ConfigError(f"metrics lists {repeated} more than once; list each metric once.")
+        return metrics
+
+
+def build_config(**options: Any) -> ValidationConfig:
+    """A validated ValidationConfig; invalid options raise ConfigError with a one-line message."""
+    try:
+        return ValidationConfig(**options)
+    except ValidationError as err:
+        problems = []
+        for error in err.errors():
+            field = ".".join(str(p) for p in error["loc"]) or "config"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{field}={error.get('input')!r}: {message}")
+        raise ConfigError("Invalid validation setting(s): " + "; ".join(problems)) from None
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Units, the human table aligned to them, ceilings and the data's provenance."""
+
+    units: list[ProxyUnit]
+    human: pd.DataFrame
+    ceilings: dict[str, dict[str, NoiseCeiling]]
+    data: DataProvenance
+
+
+def prepare_data(config: ValidationConfig) -> PreparedData:
+    """Load and summarise the human data and build the units (with activation maps for a simulated release)."""
+    from benchmark.data.sources import load_trials
+    from benchmark.data.stimuli import StimulusIndex
+    from benchmark.data.summary import summarize
+    from benchmark.proxies.units import build_units
+
+    loaded = load_trials(config.source, responses=config.responses, progress=config.progress)
+    if loaded.release_root is None:
+        raise SourceUnavailableError(
+            f"The source {config.source!r} has responses but no stimuli (no image_data/ folder), and proxies "
+            "predict from the images humans saw. Pass a release folder, zenodo:DIR or a Hub dataset with images."
+        )
+    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, seed=config.seed)
+    index = StimulusIndex.from_release(loaded.release_root, imagenet_root=config.imagenet_root)
+    maps, maps_name = _activation_map_source(loaded.release_root)
+    units = build_units(index, summary.units, activation_maps=maps)
+    data = DataProvenance(source=loaded.source, revision=loaded.revision, files=dict(loaded.files),
+                          responses=config.responses, activation_maps=maps_name)
+    return PreparedData(units, align_human(units, summary.units), ceilings_from_summary(summary), data)
+
+
+SIMULATION_TRUTH = Path("simulation") / "truth.csv"
+
+
+def _activation_map_source(release_root: Path) -> tuple[Any, str | None]:
+    """SimulatedActivationMaps for a simulated release (it has simulation/truth.csv); None for a real one."""
+    if not (release_root / SIMULATION_TRUTH).is_file():
+        return None, None
+    from benchmark.data.simulate import SimulatedActivationMaps
+
+    return SimulatedActivationMaps(release_root), f"SimulatedActivationMaps({release_root})"
+
+
+def load_metrics(names: Sequence[str]) -> list[tuple[str, ProxyMetric]]:
+    """(name, instance) of each registry name or `module:Name` spec; an unknown name raises with "did you mean"."""
+    return [(name, load_metric(name)) for name in names]
+
+
+def default_metrics(units: Sequence[ProxyUnit]) -> tuple[list[tuple[str, ProxyMetric]], list[tuple[str, type, str]]]:
+    """Every registered metric that can run offline on `units`, and (name, class, reason) of those that cannot.
+
+    Each is constructed, its inputs are checked, and an embedding metric embeds one of the images with the
+    Hugging Face Hub in offline mode (local cache only), so absent weights are found at once, not after retries.
+    """
+    runnable, skipped = [], []
+    for name in proxies.names():
+        try:
+            metric = load_metric(name)
+        except ImiBenchError as err:
+            skipped.append((name, proxies.get(name), f"cannot be constructed: {err}"))
+            continue
+        reason = offline_problem(metric, units)
+        if reason is None:
+            runnable.append((name, metric))
+        else:
+            skipped.append((name, type(metric), reason))
+    return runnable, skipped
+
+
+def offline_problem(metric: ProxyMetric, units: Sequence[ProxyUnit]) -> str | None:
+    """Why `metric` cannot run offline on `units` (missing inputs, weights or packages), or None if it can."""
+    missing = metric.missing_inputs(units)
+    if missing:
+        return _missing_reason(missing)
+    if not isinstance(metric, EmbeddingMixin):
+        return None
+    image = next((task.max_query for unit in units for task in unit.tasks), None)
+    if image is None:
+        return "the units carry no stimulus images to embed"
+    try:
+        with _hub_offline():
+            metric.embedding_cache.embed_paths(metric.get_embedder(), [image], batch_size=1)
+    except ImiBenchError as err:
+        return f"cannot run offline: {err}"
+    return None
+
+
+@contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Hugging Face Hub look-ups use the local cache only inside this block (restored afterwards)."""
+    import huggingface_hub.constants as hub_constants
+
+    previous = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = previous
+
+
+def run_validation(config: ValidationConfig) -> list[MetricReport]:
+    """Load the data, validate the metrics, and (with config.out) write reports, figures and the comparison."""
+    start = time.perf_counter()
+    explicit = load_metrics(config.metrics) if config.metrics is not None else None  # fail fast on bad names
+    prepared = prepare_data(config)
+    runnable, skipped = (explicit, []) if explicit is not None else default_metrics(prepared.units)
+    options = dict(scheme=config.scheme, k=config.k, n_boot=config.n_boot, confidence=config.confidence,
+                   seed=config.seed, data=prepared.data)
+    reports = []
+    for name, metric in tqdm(runnable, desc="metrics", unit="metric", disable=not config.progress):
+        reports.append(validate_metric(metric, prepared.units, prepared.human, prepared.ceilings,
+                                       progress=config.progress, name=name, **options))
+    reports += [_skipped_report(name, cls, reason, config, prepared.data) for name, cls, reason in skipped]
+    if config.out is not None:
+        write_outputs(reports, config, wall_time_s=time.perf_counter() - start, data=prepared.data)
+    return reports
+
+
+def _skipped_report(name: str, cls: type, reason: str, config: ValidationConfig, data: DataProvenance) -> MetricReport:
+    info = MetricInfo(name=name, class_path=f"{cls.__module__}:{cls.__qualname__}",
+                      version=str(getattr(cls, "version", "?")), params={},
+                      requires=sorted(getattr(cls, "requires", ())))
+    scheme = SchemeInfo(name=config.scheme, k=config.k if config.scheme == "kfold" else None, seed=config.seed,
+                        n_boot=config.n_boot, confidence=config.confidence)
+    return MetricReport(metric=info, status="skipped", skip_reason=reason, scheme=scheme,
+                        provenance=make_provenance(seed=config.seed, wall_time_s=0.0, data=data))
+
+
+def metric_folder(name: str) -> str:
+    """A file-system-safe folder name for a metric name or `module:Name` plugin spec."""
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip("._") or "metric"
+
+
+def write_outputs(
+    reports: Sequence[MetricReport], config: ValidationConfig, *, wall_time_s: float, data: DataProvenance
+) -> dict[str, Path]:
+    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json."""
+    from benchmark.validation.plots import plot_validation
+
+    if config.out is None:
+        raise ConfigError("write_outputs needs config.out: pass --out DIR.")
+    out = Path(config.out)
+    written: dict[str, Path] = {}
+    for report in reports:
+        folder = out / metric_folder(report.metric.name)
+        written[f"{report.metric.name}/report.json"] = write_report(report, folder)
+        if report.status == "ok":
+            written[f"{report.metric.name}/validation.png"] = plot_validation(report, folder / "validation.png")
+    written["comparison.csv"] = _write_csv(comparison_table(reports), out / "comparison.csv")
+    if any(r.status == "ok" for r in reports):
+        written["comparison.png"] = plot_validation(list(reports), out / "comparison.png")
+    run = ValidationReport(
+        config=config.model_dump(mode="json"), metrics=list(reports),
+        provenance=make_provenance(seed=config.seed, wall_time_s=wall_time_s, data=data),
+    )
+    written["report.json"] = write_report(run, out)
+    return written
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def describe_metrics() -> str:
+    """One line per registered proxy metric: name, version, requirements, parameters and summary."""
+    import inspect
+
+    lines = []
+    for name in proxies.names():
+        cls = proxies.get(name)
+        defaults = {
+            p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.default is not inspect.Parameter.empty
+        }
+        requires = ", ".join(sorted(cls.requires)) or "images only"
+        summary = (inspect.getdoc(cls) or "").splitlines()[0] if inspect.getdoc(cls) else ""
+        params = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+        lines.append(f"{name}  (v{cls.version}; requires: {requires})\n    {summary}\n    params: {params}")
+    return "\n".join(lines) if lines else "(no proxy metrics registered)"
