@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 DEFAULT_QUEUE = Path("submissions/queue")
 DEFAULT_RESULTS = Path("results")
+BACKENDS = ("local", "ray")
+DEFAULT_GPUS_PER_TASK = 1.0  # keep in step with benchmark.distributed.ray_backend.run_ray_queue (not imported here)
+DEFAULT_MAX_RETRIES = 2  # keep in step with benchmark.distributed.ray_backend.DEFAULT_MAX_RETRIES
 COLUMNS = ("id", "name", "state", "created", "started", "finished", "attempts", "detail")
 
 
@@ -39,6 +42,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--poll", type=float, default=5.0, metavar="S", help="wait between polls when idle (default: 5)")
     run.add_argument("--max-attempts", type=int, default=3,
                      help="runs of an entry before a dead worker's entry is FAILED (default: 3)")
+    ray_options = run.add_argument_group("distributed (see docs/ray.md)")
+    ray_options.add_argument("--backend", choices=BACKENDS, default="local",
+                             help="local: score in this process (default); ray: one Ray task per entry, in parallel")
+    ray_options.add_argument("--address", metavar="ADDR",
+                             help="Ray cluster to join: auto, HOST:6379 or ray://HOST:10001 (default: RAY_ADDRESS, "
+                                  "else a `ray start` cluster on this machine, else a new local one); "
+                                  "--backend ray only")
+    ray_options.add_argument("--num-gpus-per-task", type=float, metavar="N",
+                             help=f"GPUs per Ray task; 0 for CPU-only clusters (default: "
+                                  f"{DEFAULT_GPUS_PER_TASK:g}); --backend ray only")
+    ray_options.add_argument("--max-retries", type=int, metavar="N",
+                             help=f"Ray re-runs of a task whose worker or node died, then FAILED (default: "
+                                  f"{DEFAULT_MAX_RETRIES}); --backend ray only")
     run.set_defaults(func=run_worker_command)
 
 
@@ -61,18 +77,40 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_worker_command(args: argparse.Namespace) -> int:
-    """Run a worker in this process."""
-    from benchmark.submissions.worker import run_worker
+    """Run a worker in this process, or (--backend ray) a driver that scores entries as Ray tasks."""
+    common = {
+        "results_dir": args.results, "once": args.once, "heartbeat_s": args.heartbeat, "poll_s": args.poll,
+        "max_jobs": args.max_jobs, "stale_after_s": args.stale_after, "max_attempts": args.max_attempts,
+        "proxy": args.proxy,
+    }
+    if args.backend == "ray":
+        from benchmark.distributed import load_ray_backend
 
-    report = run_worker(
-        args.queue, results_dir=args.results, once=args.once, heartbeat_s=args.heartbeat, poll_s=args.poll,
-        max_jobs=args.max_jobs, stale_after_s=args.stale_after, max_attempts=args.max_attempts, proxy=args.proxy,
-    )
+        report = load_ray_backend().run_ray_queue(args.queue, **common, **_ray_options(args))
+    else:
+        _refuse_ray_options(args)
+        from benchmark.submissions.worker import run_worker
+
+        report = run_worker(args.queue, **common)
     print(f"Worker {report.worker}: {len(report.finished)} finished, {len(report.failed)} failed, "
           f"{len(report.requeued)} stale entries requeued.")
     for entry in report.failed:
         print(f"  FAILED {entry.id}: {entry.reason} (log: {entry.log_path})")
     return 0
+
+
+def _ray_options(args: argparse.Namespace) -> dict[str, object]:
+    gpus = DEFAULT_GPUS_PER_TASK if args.num_gpus_per_task is None else args.num_gpus_per_task
+    retries = DEFAULT_MAX_RETRIES if args.max_retries is None else args.max_retries
+    return {"address": args.address, "num_gpus_per_task": gpus, "max_retries": retries}
+
+
+def _refuse_ray_options(args: argparse.Namespace) -> None:
+    given = [flag for flag, value in (("--address", args.address), ("--num-gpus-per-task", args.num_gpus_per_task),
+                                      ("--max-retries", args.max_retries)) if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply to --backend ray, but the backend is {args.backend}; add "
+                          "--backend ray or drop them.")
 
 
 def format_table(entries: list[QueueEntry]) -> str:

@@ -7,6 +7,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol as TypingProtocol
 
 import numpy as np
 import torch
@@ -47,6 +48,27 @@ RERUN_COMMAND = "imibench score --from-result RESULT.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
+class ActivationPass(TypingProtocol):
+    """Runs the activation pass of `score_submission`: per layer, the k most / least activating images per unit.
+
+    The default is `local_activation_pass` (one streaming pass in this process); `benchmark.distributed` provides
+    a sharded one (`RayActivationPass`). Implementations must return what the local pass would.
+    """
+
+    def __call__(
+        self,
+        loaded: LoadedModel,
+        source: ImageSource,
+        units: list[UnitRef],
+        layers: list[LayerInfo],
+        spec: ScoreSpec,
+        *,
+        k: int,
+        work_dir: Path,
+        progress: bool,
+    ) -> dict[str, ExtremeSets]: ...
+
+
 @dataclass(frozen=True)
 class ScoredUnit:
     """A unit with its tasks, its score and per-task scores."""
@@ -57,8 +79,13 @@ class ScoredUnit:
     task_scores: list[float]
 
 
-def score_submission(spec: ScoreSpec, *, progress: bool = True) -> Path:
-    """Score the model a spec names and write its result file atomically; returns the file's path."""
+def score_submission(
+    spec: ScoreSpec, *, progress: bool = True, activation_pass: ActivationPass | None = None
+) -> Path:
+    """Score the model a spec names and write its result file atomically; returns the file's path.
+
+    `activation_pass` replaces the local streaming pass (e.g. a sharded one over a Ray cluster); None: local.
+    """
     start = time.perf_counter()
     metric, fitted = load_fitted_proxy(spec.proxy)  # fail fast, before any model or image is loaded
     device = resolve_device(spec.device)
@@ -69,7 +96,8 @@ def score_submission(spec: ScoreSpec, *, progress: bool = True) -> Path:
     out = Path(spec.out) if spec.out else Path("results") / f"{submission.id}.json"
     work_dir = Path(spec.work_dir) if spec.work_dir else out.parent / f".{out.stem}.work"
     k, band = _ranks_needed(spec.protocol, len(source))
-    extremes = _activation_pass(loaded, source, units, layers, spec, k=k, work_dir=work_dir, progress=progress)
+    run_pass = activation_pass if activation_pass is not None else local_activation_pass
+    extremes = run_pass(loaded, source, units, layers, spec, k=k, work_dir=work_dir, progress=progress)
     tasks, skipped = _unit_tasks(units, extremes, spec, band)
     paths = materialise(source, all_indices(t for _, t in tasks), work_dir / "stimuli", progress=progress)
     proxy_units = [proxy_unit(submission.id, u.layer, u.channel, t, paths) for u, t in tasks]
@@ -131,7 +159,7 @@ def _ranks_needed(protocol: Protocol, n_images: int) -> tuple[int, tuple[int, in
     return lo + protocol.n_tasks, (lo, lo + protocol.n_tasks)
 
 
-def _activation_pass(
+def local_activation_pass(
     loaded: LoadedModel,
     source: ImageSource,
     units: list[UnitRef],
@@ -142,6 +170,7 @@ def _activation_pass(
     work_dir: Path,
     progress: bool,
 ) -> dict[str, ExtremeSets]:
+    """The default activation pass: one streaming pass over the whole source in this process, checkpointed."""
     pin = loaded.device.type == "cuda"
     checkpoint = CheckpointConfig(
         work_dir / "activations.ckpt",

@@ -400,43 +400,55 @@ def _hf_unavailable(dataset_id: str, revision: str | None, exc: BaseException) -
 
 
 class TorchImageDataset(Dataset):
-    """A map-style torch dataset over an image source: item k -> (transform(image start+k), start+k)."""
+    """A map-style torch dataset over an image source: item k -> (transform(image start+k), start+k), up to `stop`."""
 
-    def __init__(self, source: ImageSource, transform: Transform, start: int = 0) -> None:
+    def __init__(self, source: ImageSource, transform: Transform, start: int = 0, stop: int | None = None) -> None:
         self.source = source
         self.transform = transform
         self.start = start
+        self.stop = len(source) if stop is None else stop
 
     def __len__(self) -> int:
-        return len(self.source) - self.start
+        return self.stop - self.start
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, int]:
+        if not 0 <= k < len(self):
+            raise IndexError(f"Item {k} is out of range for a dataset of {len(self)} images.")
         index = self.start + k
         return self.transform(self.source.load(index)), index
 
 
 class StreamedImageDataset(IterableDataset):
-    """An iterable torch dataset reading a sequential-only source in order from `start`."""
+    """An iterable torch dataset reading a sequential-only source in order from `start` up to `stop`."""
 
-    def __init__(self, source: ImageSource, transform: Transform, start: int = 0) -> None:
+    def __init__(self, source: ImageSource, transform: Transform, start: int = 0, stop: int | None = None) -> None:
         self.source = source
         self.transform = transform
         self.start = start
+        self.stop = len(source) if stop is None else stop
 
     def __len__(self) -> int:
-        return len(self.source) - self.start
+        return self.stop - self.start
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        if self.start >= self.stop:
+            return
         for index, image in self.source.iter_images(self.start):
             yield self.transform(image), index
+            if index + 1 >= self.stop:
+                return
 
 
-def as_torch_dataset(source: ImageSource, transform: Transform, *, start: int = 0) -> Dataset:
-    """A torch dataset of (tensor, index) pairs over the source (iterable for streamed sources)."""
-    _check_start(source, start)
+def as_torch_dataset(source: ImageSource, transform: Transform, *, start: int = 0, stop: int | None = None) -> Dataset:
+    """A torch dataset of (tensor, index) pairs over images [start, stop) of the source (iterable when streamed).
+
+    Items carry the image's GLOBAL index in the source, so the sets of shards [a, b) and [b, c) merge into exactly
+    the sets of one pass over [a, c).
+    """
+    _check_range(source, start, stop)
     if source.sequential_only:
-        return StreamedImageDataset(source, transform, start)
-    return TorchImageDataset(source, transform, start)
+        return StreamedImageDataset(source, transform, start, stop)
+    return TorchImageDataset(source, transform, start, stop)
 
 
 def make_loader(
@@ -447,8 +459,9 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
     start: int = 0,
+    stop: int | None = None,
 ) -> DataLoader:
-    """A DataLoader of (images, indices) batches in source order, skipping the first `start` images."""
+    """A DataLoader of (images, indices) batches in source order over images [start, stop) (stop None: to the end)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size={batch_size!r} must be a positive integer.")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -458,7 +471,7 @@ def make_loader(
             f"A streamed source is read in order by one process; num_workers={num_workers} would duplicate images. "
             "Use num_workers=0, or load the dataset without streaming."
         )
-    dataset = as_torch_dataset(source, transform, start=start)
+    dataset = as_torch_dataset(source, transform, start=start, stop=stop)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -469,10 +482,15 @@ def make_loader(
     )
 
 
-def _check_start(source: ImageSource, start: int) -> None:
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= len(source):
+def _check_range(source: ImageSource, start: int, stop: int | None) -> None:
+    n = len(source)
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= n:
         raise ConfigError(
-            f"start={start!r} must be an integer in [0, {len(source)}] (the number of images already processed)."
+            f"start={start!r} must be an integer in [0, {n}] (the number of images already processed)."
+        )
+    if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or not start <= stop <= n):
+        raise ConfigError(
+            f"stop={stop!r} must be None (the end) or an integer in [start={start}, {n}] (one past the last image)."
         )
 
 
