@@ -95,13 +95,13 @@ def score_submission(
     submission = submission_info(loaded, spec)
     out = Path(spec.out) if spec.out else Path("results") / f"{submission.id}.json"
     work_dir = Path(spec.work_dir) if spec.work_dir else out.parent / f".{out.stem}.work"
-    k, band = _ranks_needed(spec.protocol, len(source))
+    k, band = ranks_needed(spec.protocol, len(source))
     run_pass = activation_pass if activation_pass is not None else local_activation_pass
     extremes = run_pass(loaded, source, units, layers, spec, k=k, work_dir=work_dir, progress=progress)
-    tasks, skipped = _unit_tasks(units, extremes, spec, band)
+    tasks, skipped = unit_tasks(units, extremes, spec, band)
     paths = materialise(source, all_indices(t for _, t in tasks), work_dir / "stimuli", progress=progress)
     proxy_units = [proxy_unit(submission.id, u.layer, u.channel, t, paths) for u, t in tasks]
-    scored = _score(metric, proxy_units, tasks)
+    scored = score_units(metric, proxy_units, tasks)
     stimuli_dir = _relative_to(work_dir / "stimuli", out.parent) if not isinstance(source, ImageFolderSource) else None
     result = _result(spec, submission, source, layers, fitted, scored, skipped, device, start, stimuli_dir)
     write_result(result, out)
@@ -138,7 +138,7 @@ def submission_info(loaded: LoadedModel, spec: ScoreSpec) -> SubmissionInfo:
     )
 
 
-def _ranks_needed(protocol: Protocol, n_images: int) -> tuple[int, tuple[int, int] | None]:
+def ranks_needed(protocol: Protocol, n_images: int) -> tuple[int, tuple[int, int] | None]:
     """How many ranks per side the activation pass keeps, and the hard-query rank band [lo, hi) if any."""
     need = required_per_side(protocol)
     if protocol.query_variant == "extreme":
@@ -194,9 +194,10 @@ def local_activation_pass(
     )
 
 
-def _unit_tasks(
+def unit_tasks(
     units: list[UnitRef], extremes: dict[str, ExtremeSets], spec: ScoreSpec, band: tuple[int, int] | None
 ) -> tuple[list[tuple[UnitRef, UnitTasks]], list[dict[str, object]]]:
+    """Each non-constant unit's tasks by the protocol, and the skipped units with their reason."""
     position = {layer: 0 for layer in extremes}
     tasks, skipped = [], []
     for unit in units:
@@ -215,9 +216,10 @@ def _unit_tasks(
     return tasks, skipped
 
 
-def _score(
+def score_units(
     metric: ProxyMetric, proxy_units: list[ProxyUnit], tasks: list[tuple[UnitRef, UnitTasks]]
 ) -> list[ScoredUnit]:
+    """Each unit's proxy score and, for MIS, its per-task probabilities."""
     scores = metric.predict(proxy_units)
     if isinstance(metric, MIS):
         per_task = [margin_probability(m, metric.temperature_, metric.hard) for m in metric.task_margins(proxy_units)]
