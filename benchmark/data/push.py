@@ -12,12 +12,27 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.api.errors import (
+    ConfigError,
+    DataValidationError,
+)
 from benchmark.api.types import TRIAL_COLUMNS
 from benchmark.data.local import RESPONSES_DIR, find_response_file, read_table
 from benchmark.data.schema import canonicalize
-from benchmark.data.sources import PASSED_CHECKS_DEFAULT, RESPONSE_FILES, LoadedTrials, sha256_file
-from benchmark.data.zenodo import ZENODO_RECORD, read_record_json, record_license, record_page, record_revision
+from benchmark.data.sources import (
+    PASSED_CHECKS_DEFAULT,
+    RESPONSE_FILES,
+    LoadedTrials,
+    sha256_file,
+)
+from benchmark.data.zenodo import (
+    ZENODO_RECORD,
+    read_record_json,
+    record_license,
+    record_page,
+    record_revision,
+)
+from benchmark.hub_upload import check_repo_id, upload_dataset_folder
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +106,13 @@ def push_to_hub(
     license: str | None = None,
 ) -> Path:
     """Build the Hub dataset folder and upload it to `repo_id` (a dataset repo); dry_run only builds it."""
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id, example="imi-bench/imi-human-responses")
     folder = build_hub_folder(release, Path(out_dir or tempfile.mkdtemp(prefix="imibench-hub-")), license=license)
     if dry_run:
         logger.info("dry run: Hub dataset folder written to %s, nothing uploaded", folder)
         return folder
-    _upload(folder, repo_id, revision=revision, token=token)
+    upload_dataset_folder(folder, repo_id, token=token, revision=revision,
+                          commit_message="Upload IMI human responses (imibench data push-to-hub)")
     return folder
 
 
@@ -293,58 +309,3 @@ def _files_section(summaries: list[ConfigSummary], image_files: list[str], out_d
         lines.append(f"| {s.source_file} (original) | `{s.source_sha256}` | |")
     lines += [f"| {name} | `{sha256_file(out_dir / name)}` | {name} |" for name in image_files]
     return lines + [""]
-
-
-def _check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise ConfigError(f"Invalid Hub repo id {repo_id!r}: {exc}. Use OWNER/NAME.") from exc
-    if repo_id.count("/") != 1:
-        raise ConfigError(f"Invalid Hub repo id {repo_id!r}: use OWNER/NAME, e.g. imi-bench/imi-human-responses.")
-
-
-def _upload(folder: Path, repo_id: str, *, revision: str | None, token: str | None) -> None:
-    import huggingface_hub
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
-
-    api = huggingface_hub.HfApi(token=token)
-    try:
-        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=folder,
-            repo_id=repo_id,
-            repo_type="dataset",
-            revision=revision,
-            commit_message="Upload IMI human responses (imibench data push-to-hub)",
-        )
-    except LocalTokenNotFoundError as exc:
-        raise _auth_error(repo_id, exc) from exc
-    except HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            raise _auth_error(repo_id, exc) from exc
-        raise _push_unreachable(repo_id, folder, exc) from exc
-    except (ConnectionError, huggingface_hub.utils.httpx.TransportError) as exc:
-        raise _push_unreachable(repo_id, folder, exc) from exc
-    logger.info("uploaded %s to %s: %s", folder, repo_id, getattr(info, "commit_url", info))
-
-
-def _auth_error(repo_id: str, exc: BaseException) -> ConfigError:
-    return ConfigError(
-        f"Not allowed to write the Hub dataset {repo_id!r}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}. "
-        "Log in with `hf auth login` (a token with write access to that namespace) or pass a token "
-        "(--token / HF_TOKEN)."
-    )
-
-
-def _push_unreachable(repo_id: str, folder: Path, exc: BaseException) -> SourceUnavailableError:
-    return SourceUnavailableError(
-        f"Could not upload to the Hub dataset {repo_id!r}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}. "
-        f"Check the network (and that HF_HUB_OFFLINE is not set) and run again; the folder is ready at {folder}."
-    )

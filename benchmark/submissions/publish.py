@@ -15,7 +15,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.api.errors import (
+    ConfigError,
+    DataValidationError,
+    SourceUnavailableError,
+)
+from benchmark.hub_upload import check_repo_id, upload_dataset_folder
 from benchmark.results.io import read_result
 from benchmark.results.provenance import utc_now
 from benchmark.results.schema import ResultFile
@@ -48,7 +53,9 @@ def publish_results(
     if dry_run:
         logger.info("dry run: %d results written to %s, nothing uploaded", len(results), folder)
         return folder
-    upload_folder(folder, repo_id, token=token, revision=revision)
+    upload_dataset_folder(folder, repo_id, token=token, revision=revision,
+                          delete_patterns=[f"{RESULTS_DIR}/*.json"],
+                          commit_message="Publish imi-bench results (imibench publish)")
     return folder
 
 
@@ -134,45 +141,6 @@ def render_card(index: pd.DataFrame, repo_id: str) -> str:
     ])
 
 
-def check_repo_id(repo_id: str) -> None:
-    """Refuse a repo id that is not OWNER/NAME."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as err:
-        raise ConfigError(f"Invalid Hub repo id {repo_id!r}: {err}. Use OWNER/NAME.") from None
-    if repo_id.count("/") != 1:
-        raise ConfigError(f"Invalid Hub repo id {repo_id!r}: use OWNER/NAME, e.g. imi-bench/results.")
-
-
-def upload_folder(folder: Path, repo_id: str, *, token: str | None, revision: str | None) -> None:
-    """Create the dataset repo if needed and upload the folder as one commit."""
-    import huggingface_hub
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
-
-    api = huggingface_hub.HfApi(token=token)
-    try:
-        api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
-        if revision:
-            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
-        info = api.upload_folder(
-            folder_path=folder, repo_id=repo_id, repo_type="dataset", revision=revision,
-            delete_patterns=[f"{RESULTS_DIR}/*.json"], commit_message="Publish imi-bench results (imibench publish)",
-        )
-    except LocalTokenNotFoundError as err:
-        raise _auth_error(repo_id, err) from None
-    except HfHubHTTPError as err:
-        status = getattr(getattr(err, "response", None), "status_code", None)
-        if status in (401, 403):
-            raise _auth_error(repo_id, err) from None
-        raise _unreachable(repo_id, folder, err) from None
-    except (OSError, huggingface_hub.utils.httpx.TransportError) as err:
-        raise _unreachable(repo_id, folder, err) from None
-    logger.info("published %s to %s: %s", folder, repo_id, getattr(info, "commit_url", info))
-
-
 def _empty_folder(out_dir: str | Path | None) -> Path:
     if out_dir is None:
         return Path(tempfile.mkdtemp(prefix="imibench-publish-"))
@@ -182,18 +150,3 @@ def _empty_folder(out_dir: str | Path | None) -> Path:
                           "pass another path or remove it.")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _auth_error(repo_id: str, err: BaseException) -> ConfigError:
-    return ConfigError(
-        f"Not allowed to write the Hub dataset {repo_id!r}: {type(err).__name__}: {' '.join(str(err).split())[:300]}. "
-        "Log in with `hf auth login` (a token with write access to that namespace) or pass --token (or set HF_TOKEN)."
-    )
-
-
-def _unreachable(repo_id: str, folder: Path, err: BaseException) -> SourceUnavailableError:
-    return SourceUnavailableError(
-        f"Could not upload to the Hub dataset {repo_id!r}: {type(err).__name__}: {' '.join(str(err).split())[:300]}. "
-        f"Check the network (and that HF_HUB_OFFLINE is not set) and run again; the folder is ready at {folder}."
-    )
-

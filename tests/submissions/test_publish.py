@@ -24,7 +24,7 @@ def no_upload(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a dry run must not upload")
 
-    monkeypatch.setattr(publish, "upload_folder", refuse)
+    monkeypatch.setattr(publish, "upload_dataset_folder", refuse)
 
 
 def test_dry_run_writes_results_index_and_card(tmp_path, results, no_upload):
