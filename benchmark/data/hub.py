@@ -9,7 +9,11 @@ from pathlib import Path
 
 import datasets
 import huggingface_hub
-from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+)
 
 from benchmark.api.errors import ConfigError, SourceUnavailableError
 from benchmark.data.schema import canonicalize
@@ -18,8 +22,8 @@ from benchmark.data.sources import (
     LoadedTrials,
     check_responses,
     release_root_of,
-    sha256_file,
 )
+from benchmark.files import sha256_file
 
 DEFAULT_HUB_REPO = "imi-bench/imi-human-responses"
 SPLIT = "train"

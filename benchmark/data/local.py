@@ -7,7 +7,11 @@ from pathlib import Path
 import pandas as pd
 from pyarrow import ArrowInvalid
 
-from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.api.errors import (
+    ConfigError,
+    DataValidationError,
+    SourceUnavailableError,
+)
 from benchmark.data.schema import canonicalize
 from benchmark.data.sources import (
     PASSED_CHECKS_DEFAULT,
@@ -16,8 +20,8 @@ from benchmark.data.sources import (
     LoadedTrials,
     check_responses,
     release_root_of,
-    sha256_file,
 )
+from benchmark.files import sha256_file
 
 RESPONSES_DIR = "human_responses"
 # Suffixes tried for a response file of a release folder, in order of preference.

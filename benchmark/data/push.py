@@ -23,7 +23,6 @@ from benchmark.data.sources import (
     PASSED_CHECKS_DEFAULT,
     RESPONSE_FILES,
     LoadedTrials,
-    sha256_file,
 )
 from benchmark.data.zenodo import (
     ZENODO_RECORD,
@@ -32,6 +31,7 @@ from benchmark.data.zenodo import (
     record_page,
     record_revision,
 )
+from benchmark.files import sha256_file
 from benchmark.hub_upload import check_repo_id, upload_dataset_folder
 
 logger = logging.getLogger(__name__)

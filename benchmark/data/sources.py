@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,15 +119,6 @@ def check_responses(responses: str) -> str:
 def default_cache_dir() -> Path:
     """The project's download cache: $IMIBENCH_CACHE, else ~/.cache/imibench."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "imibench").expanduser()
-
-
-def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def release_root_of(folder: Path) -> Path | None:

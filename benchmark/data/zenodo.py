@@ -14,9 +14,15 @@ from typing import Any
 import requests
 from tqdm.auto import tqdm
 
-from benchmark.api.errors import ChecksumError, ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.api.errors import (
+    ChecksumError,
+    ConfigError,
+    DataValidationError,
+    SourceUnavailableError,
+)
 from benchmark.data.local import RESPONSES_DIR, load_release_dir
 from benchmark.data.sources import LoadedTrials, check_responses, default_cache_dir
+from benchmark.files import file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +118,7 @@ def parse_record_files(metadata: dict[str, Any], url: str) -> list[RecordFile]:
 def download_file(entry: RecordFile, dest: Path, *, record: str = ZENODO_RECORD, progress: bool = True) -> Path:
     """Stream one record file to dest/<key> via a .part file; skip it when already there with the right md5."""
     target = dest / entry.key
-    if target.is_file() and md5_file(target) == entry.md5:
+    if target.is_file() and file_digest(target, "md5") == entry.md5:
         logger.info("%s already downloaded (md5 ok), skipping", target)
         return target
     part = target.with_name(target.name + ".part")
@@ -186,15 +192,6 @@ def record_license(metadata: dict[str, Any]) -> str | None:
     if isinstance(license_, dict):
         return str(license_.get("id") or "").lower() or None
     return str(license_).lower() if license_ else None
-
-
-def md5_file(path: Path) -> str:
-    """Hex md5 of a file (the checksum Zenodo publishes)."""
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _record_file(entry: Any, url: str) -> RecordFile:

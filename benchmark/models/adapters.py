@@ -17,7 +17,6 @@ weights) is built with QuickGELU, as it was trained (open_clip itself only warns
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import pickle
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +38,7 @@ from torchvision.models import get_model_weights, get_weight
 
 from benchmark.api.errors import ChecksumError, ConfigError, SourceUnavailableError
 from benchmark.api.registry import Registry
+from benchmark.files import sha256_file
 from benchmark.models.spec import WEIGHT_SUFFIXES, ModelSpec, parse_model_spec
 
 # What the libraries raise when weights cannot be reached: OSError covers ConnectionError (incl. huggingface_hub's
@@ -412,15 +412,6 @@ def _checked_weights_file(spec: ModelSpec) -> str:
             "The file changed or the spec names another file; re-download it or correct sha256."
         )
     return digest
-
-
-def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_weights_file(built: _Built, path: Path, spec: ModelSpec) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmark.cli.main import main
-from benchmark.data.sources import sha256_file
+from benchmark.files import sha256_file
 from benchmark.validation.report import MetricReport, ValidationReport, read_report
 from benchmark.validation.run import build_config, default_metrics, prepare_data
 

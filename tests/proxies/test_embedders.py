@@ -21,6 +21,7 @@ from benchmark.api.errors import (
     RegistryError,
     SourceUnavailableError,
 )
+from benchmark.files import sha256_file
 from benchmark.proxies.embedders import (
     DreamSimEmbedder,
     EmbeddingCache,
@@ -200,7 +201,7 @@ def test_timm_local_checkpoint_is_loaded_and_hashed(tmp_path: Path, images: list
 
     embedder = make_embedder("timm", model=TINY_TIMM, checkpoint_path=str(checkpoint), device="cpu")
     weights = embedder.identity()["weights"]
-    assert weights["source"] == "file" and weights["sha256"] == emb._file_sha256(checkpoint)
+    assert weights["source"] == "file" and weights["sha256"] == sha256_file(checkpoint)
 
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=reference))
     with torch.inference_mode():
@@ -267,7 +268,7 @@ def test_open_clip_local_weights_file(tmp_path: Path, images: list[Image.Image])
     torch.save(reference.state_dict(), checkpoint)
 
     embedder = make_embedder("open_clip", model=TINY_CLIP, pretrained=str(checkpoint), device="cpu")
-    assert embedder.identity()["weights"] == {"source": "file", "sha256": emb._file_sha256(checkpoint)}
+    assert embedder.identity()["weights"] == {"source": "file", "sha256": sha256_file(checkpoint)}
     with torch.inference_mode():
         expected = reference.eval().encode_image(torch.stack([preprocess(i) for i in images])).numpy()
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)

@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from benchmark.api.errors import ConfigError, SourceUnavailableError
+from benchmark.files import sha256_file
 from benchmark.proxies.embedders.base import (
     _close_matches,
     _existing_file,
-    _file_sha256,
     _require_bool,
     _require_str,
     embedders,
 )
-from benchmark.proxies.embedders.torch_base import _random_init_weights, _seeded_init, _TorchEmbedder
+from benchmark.proxies.embedders.torch_base import (
+    _random_init_weights,
+    _seeded_init,
+    _TorchEmbedder,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +106,7 @@ class TimmEmbedder(_TorchEmbedder):
     def _weights_identity(self) -> dict[str, Any]:
         if self._checkpoint is not None:
             if self._checkpoint_sha256 is None:
-                self._checkpoint_sha256 = _file_sha256(self._checkpoint)
+                self._checkpoint_sha256 = sha256_file(self._checkpoint)
             return {"source": "file", "sha256": self._checkpoint_sha256}
         if not self.pretrained:
             return _random_init_weights()
@@ -249,7 +253,7 @@ class OpenClipEmbedder(_TorchEmbedder):
 
         if self._file is not None:
             if self._file_sha256 is None:
-                self._file_sha256 = _file_sha256(self._file)
+                self._file_sha256 = sha256_file(self._file)
             return {"source": "file", "sha256": self._file_sha256}
         if self._tag is None:
             return _random_init_weights()

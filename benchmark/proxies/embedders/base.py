@@ -20,7 +20,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.api.errors import (
+    ConfigError,
+    DataValidationError,
+    SourceUnavailableError,
+)
 from benchmark.api.registry import Registry
 
 #: Seed of the random initialisation used when a torch embedder runs without pretrained weights, so that two
@@ -145,11 +149,6 @@ def _require_str(name: str, value: Any) -> str:
 def _close_matches(name: str, candidates: Sequence[str], n: int = 5) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=n, cutoff=0.6)
     return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-
-
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _existing_file(name: str, value: str | os.PathLike[str]) -> Path:

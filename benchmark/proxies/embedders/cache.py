@@ -18,8 +18,19 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from benchmark.api.errors import ChecksumError, ConfigError, DataValidationError, SourceUnavailableError
-from benchmark.proxies.embedders.base import Embedder, _file_sha256, _require_int, as_rgb_images, identity_hash
+from benchmark.api.errors import (
+    ChecksumError,
+    ConfigError,
+    DataValidationError,
+    SourceUnavailableError,
+)
+from benchmark.files import sha256_file
+from benchmark.proxies.embedders.base import (
+    Embedder,
+    _require_int,
+    as_rgb_images,
+    identity_hash,
+)
 
 
 def image_key(image: Image.Image) -> str:
@@ -33,7 +44,7 @@ def image_key(image: Image.Image) -> str:
 def file_key(path: Path) -> str:
     """Content key of an image file: sha256 of its bytes."""
     try:
-        return _file_sha256(path)
+        return sha256_file(path)
     except FileNotFoundError:
         raise SourceUnavailableError(f"Image file {str(path)!r} does not exist.") from None
 
