@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -30,3 +31,21 @@ def fitted_proxy(sim_release: Path, tmp_path_factory: pytest.TempPathFactory) ->
     path = tmp_path_factory.mktemp("proxy") / "mis-pixel.json"
     save_fitted_proxy(metric, path, validation={"pearson": {"value": 0.9}}, data={"source": "simulated"})
     return path
+
+
+@pytest.fixture
+def network_calls(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Record (and refuse) every DNS lookup and socket connection: a test asserts the list stays empty."""
+    calls: list = []
+
+    def refuse_lookup(host, *args, **kwargs):
+        calls.append(("dns", host))
+        raise OSError(f"test refused DNS lookup of {host}")
+
+    def refuse_connect(self, address):
+        calls.append(("connect", address))
+        raise OSError(f"test refused connection to {address}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
+    return calls

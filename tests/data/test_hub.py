@@ -1,5 +1,4 @@
 import hashlib
-import socket
 from pathlib import Path
 
 import datasets
@@ -12,24 +11,6 @@ from benchmark.data.hub import load_from_hub
 from benchmark.data.local import load_release_dir
 from benchmark.data.push import push_to_hub
 from tests.data.release_fixtures import write_tiny_release
-
-
-@pytest.fixture
-def network_calls(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Record (and refuse) every DNS lookup and socket connection: a test asserts the list stays empty."""
-    calls: list = []
-
-    def refuse_lookup(host, *args, **kwargs):
-        calls.append(("dns", host))
-        raise OSError(f"test refused DNS lookup of {host}")
-
-    def refuse_connect(self, address):
-        calls.append(("connect", address))
-        raise OSError(f"test refused connection to {address}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
-    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
-    return calls
 
 
 @pytest.fixture

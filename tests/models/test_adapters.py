@@ -1,5 +1,4 @@
 import hashlib
-import socket
 import time
 from pathlib import Path
 
@@ -16,24 +15,6 @@ from benchmark.api.errors import ChecksumError, ConfigError, SourceUnavailableEr
 from benchmark.models import DataConfig, LoadedModel, load_model
 
 TINY_VIT = "test_vit.r160_in1k"  # timm's test model: 0.4 M parameters, 160 x 160 input
-
-
-@pytest.fixture
-def network_calls(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Record (and refuse) every DNS lookup and socket connection: a test asserts the list stays empty."""
-    calls: list = []
-
-    def refuse_lookup(host, *args, **kwargs):
-        calls.append(("dns", host))
-        raise OSError(f"test refused DNS lookup of {host}")
-
-    def refuse_connect(self, address):
-        calls.append(("connect", address))
-        raise OSError(f"test refused connection to {address}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
-    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
-    return calls
 
 
 @pytest.fixture

@@ -1,4 +1,3 @@
-import socket
 from pathlib import Path
 
 import datasets
@@ -28,24 +27,6 @@ def _image(value: int, size: tuple[int, int] = (12, 10), mode: str = "RGB") -> I
 
 def _to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image.resize((8, 8)), dtype=np.float32)).permute(2, 0, 1) / 255.0
-
-
-@pytest.fixture
-def network_calls(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Record (and refuse) every DNS lookup and socket connection: a test asserts the list stays empty."""
-    calls: list = []
-
-    def refuse_lookup(host, *args, **kwargs):
-        calls.append(("dns", host))
-        raise OSError(f"test refused DNS lookup of {host}")
-
-    def refuse_connect(self, address):
-        calls.append(("connect", address))
-        raise OSError(f"test refused connection to {address}")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
-    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
-    return calls
 
 
 @pytest.fixture
