@@ -56,8 +56,8 @@ from benchmark.submissions.worker import (
     DEFAULT_RESULTS_DIR,
     ScoreFn,
     WorkerReport,
-    _check_worker_args,
-    _record,
+    check_worker_args,
+    record_transition,
     annotate_result,
     capture_output,
     default_score_fn,
@@ -359,20 +359,20 @@ class _Driver:
             return self._fail(entry, log_path, f"the Ray task wrote {result_path}, which this driver cannot see; put "
                                                "--results on a filesystem shared by the driver and every Ray node")
         _append(log_path, f"\n{now_iso()} FINISHED: {result_path}\n")
-        return _record(self.queue.finish, entry, result_path)
+        return record_transition(self.queue.finish, entry, result_path)
 
     def cancel_all(self, note: str) -> None:
         """Cancel every task in flight and hand its entry back to PENDING."""
         for ref, entry in list(self.in_flight.items()):
             ray.cancel(ref)  # a KeyboardInterrupt in the task, not a kill (force=True may kill a reused worker)
             _append(self.queue.log_path(entry.id), f"\n{now_iso()} {note}; entry handed back to PENDING\n")
-            _record(self.queue.release, entry, note)
+            record_transition(self.queue.release, entry, note)
         self.in_flight.clear()
 
     def _fail(self, entry: QueueEntry, log_path: Path, reason: str) -> QueueEntry:
         reason = one_line(reason)
         _append(log_path, f"\n{now_iso()} FAILED: {reason}\n")
-        return _record(self.queue.fail, entry, reason, log_path=log_path)
+        return record_transition(self.queue.fail, entry, reason, log_path=log_path)
 
 
 def _append(path: Path, text: str) -> None:
@@ -401,7 +401,7 @@ def run_ray_queue(
 ) -> WorkerReport:
     """Score PENDING entries as Ray tasks (one per entry), as `run_worker` does in-process; same stop conditions."""
     queue = queue if isinstance(queue, SubmissionQueue) else SubmissionQueue(queue)
-    _check_worker_args(heartbeat_s, poll_s, max_jobs, stale_after_s)
+    check_worker_args(heartbeat_s, poll_s, max_jobs, stale_after_s)
     _check_retries(max_retries)
     if not queue.exists():
         raise ConfigError(f"No queue at {queue.root}: pass the folder `imibench submit --queue` wrote to (or create "

@@ -399,8 +399,8 @@ def _hf_unavailable(dataset_id: str, revision: str | None, exc: BaseException) -
 # ------------------------------------------------------------------------------------------- torch loading
 
 
-class TorchImageDataset(Dataset):
-    """A map-style torch dataset over an image source: item k -> (transform(image start+k), start+k), up to `stop`."""
+class _ImageRange:
+    """The images [start, stop) of a source, with the transform that turns each into a tensor."""
 
     def __init__(self, source: ImageSource, transform: Transform, start: int = 0, stop: int | None = None) -> None:
         self.source = source
@@ -410,6 +410,10 @@ class TorchImageDataset(Dataset):
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+
+class TorchImageDataset(_ImageRange, Dataset):
+    """A map-style torch dataset over an image source: item k -> (transform(image start+k), start+k), up to `stop`."""
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, int]:
         if not 0 <= k < len(self):
@@ -418,17 +422,8 @@ class TorchImageDataset(Dataset):
         return self.transform(self.source.load(index)), index
 
 
-class StreamedImageDataset(IterableDataset):
+class StreamedImageDataset(_ImageRange, IterableDataset):
     """An iterable torch dataset reading a sequential-only source in order from `start` up to `stop`."""
-
-    def __init__(self, source: ImageSource, transform: Transform, start: int = 0, stop: int | None = None) -> None:
-        self.source = source
-        self.transform = transform
-        self.start = start
-        self.stop = len(source) if stop is None else stop
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
         if self.start >= self.stop:

@@ -71,7 +71,7 @@ def run_worker(
 ) -> WorkerReport:
     """Process the queue: until `stop` is set, or (with `once` / `max_jobs`) that many entries or an empty queue."""
     queue = queue if isinstance(queue, SubmissionQueue) else SubmissionQueue(queue)
-    _check_worker_args(heartbeat_s, poll_s, max_jobs, stale_after_s)
+    check_worker_args(heartbeat_s, poll_s, max_jobs, stale_after_s)
     if not queue.exists():
         raise ConfigError(f"No queue at {queue.root}: pass the folder `imibench submit --queue` wrote to (or create "
                           "it to start an empty queue).")
@@ -120,13 +120,13 @@ def run_entry(
         except Exception as err:  # the worker records any scoring failure and goes on with the next entry
             reason = one_line(f"{type(err).__name__}: {err}")
             log.write(f"\n{now_iso()} FAILED: {reason}\n{traceback.format_exc()}")
-            return _record(queue.fail, entry, reason, log_path=log_path)
+            return record_transition(queue.fail, entry, reason, log_path=log_path)
         except BaseException:  # interrupted (Ctrl-C, SystemExit): hand the entry back, then stop
             log.write(f"\n{now_iso()} interrupted; entry handed back to PENDING\n")
-            _record(queue.release, entry, f"worker {entry.worker} was interrupted")
+            record_transition(queue.release, entry, f"worker {entry.worker} was interrupted")
             raise
         log.write(f"\n{now_iso()} FINISHED: {result_path}\n")
-    return _record(queue.finish, entry, result_path)
+    return record_transition(queue.finish, entry, result_path)
 
 
 def default_score_fn(spec: ScoreSpec) -> Path:
@@ -166,7 +166,8 @@ def capture_output(log: TextIO, level: int = logging.INFO) -> Iterator[None]:
         log.flush()
 
 
-def _check_worker_args(heartbeat_s: float, poll_s: float, max_jobs: int | None, stale_after_s: float | None) -> None:
+def check_worker_args(heartbeat_s: float, poll_s: float, max_jobs: int | None, stale_after_s: float | None) -> None:
+    """Refuse non-positive timings and job counts before a worker starts."""
     if heartbeat_s <= 0 or poll_s <= 0:
         raise ConfigError(f"heartbeat_s and poll_s must be positive, got {heartbeat_s} and {poll_s}.")
     if max_jobs is not None and max_jobs < 1:
@@ -202,7 +203,7 @@ def _beat(queue: SubmissionQueue, entry: QueueEntry, every_s: float, stop: threa
             logger.warning("heartbeat of %s failed: %s", entry.id, err)
 
 
-def _record(action: Callable[..., QueueEntry], entry: QueueEntry, *args: Any, **kwargs: Any) -> QueueEntry:
+def record_transition(action: Callable[..., QueueEntry], entry: QueueEntry, *args: Any, **kwargs: Any) -> QueueEntry:
     """Record the outcome; a claim taken over meanwhile (this worker was presumed dead) is logged, not raised:
     the entry is returned as this worker last saw it (RUNNING)."""
     try:
