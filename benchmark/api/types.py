@@ -96,3 +96,28 @@ class NoiseCeiling(_Frozen):
     reliability: float | None = Field(
         None, description="Spearman-Brown corrected split-half reliability (split_half only); ceiling = sqrt"
     )
+
+
+class HumanDataOrigin(_Frozen):
+    """Where a human-response table came from: a named real release, or the simulator (never called "humans").
+
+    Loaders attach it to what they load; validation reports, fitted-proxy files and result files carry it on, so
+    every number says whether its humans are real. Rows whose origin is not "real" are never ranked beside real ones.
+    """
+
+    kind: Literal["real", "simulated"]
+    source: str = Field(description="the source as given, e.g. zenodo:DIR, hf:OWNER/NAME, a release folder")
+    revision: str | None = Field(None, description="hub revision, Zenodo record version or sha256 of the file read")
+    simulator: dict[str, str | int | float | None] | None = Field(
+        None, description="simulated only: the simulator's seed and version"
+    )
+
+    @property
+    def is_simulated(self) -> bool:
+        """True for data made by `imibench data simulate`."""
+        return self.kind == "simulated"
+
+    @property
+    def label(self) -> str:
+        """How output names these responses: "humans" only for real data."""
+        return "simulated humans" if self.is_simulated else "humans"

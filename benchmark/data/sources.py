@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from benchmark.api.errors import ConfigError
+from benchmark.api.types import HumanDataOrigin
 
 RESPONSE_FILES: tuple[str, ...] = ("main", "lower_quality", "all")
 # passed_checks of a file's participants when the file has no passed_checks column (None: the column is required).
@@ -40,6 +41,7 @@ class LoadedTrials:
     revision: str | None  # hub revision / zenodo record version / sha256 of the local file
     files: dict[str, str]  # file name -> sha256 of every file read
     notes: tuple[str, ...]  # what canonicalize mapped
+    origin: HumanDataOrigin | None = None  # real release or simulated; set by the loaders
 
 
 class SourceSpec(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
+from benchmark.api.types import HumanDataOrigin
 from benchmark.proxies.base import ProxyMetric, make_proxy, proxies
 from benchmark.results.io import atomic_write_text
 from benchmark.results.provenance import utc_now
@@ -28,6 +29,7 @@ class FittedProxy(BaseModel):
     fitted_params: dict[str, Any]
     validation: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict, description="human data it was fitted on: source, revision")
+    human_data: HumanDataOrigin | None = Field(None, description="real release or simulated; see HumanDataOrigin")
     created_at: str = Field(default_factory=utc_now)
 
 

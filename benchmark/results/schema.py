@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchmark.api.types import Protocol
+from benchmark.api.types import HumanDataOrigin, Protocol
 
 RESULT_SCHEMA_VERSION = "1.0"
 
@@ -59,6 +59,9 @@ class ProxyInfo(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     fitted_params: dict[str, Any] = Field(default_factory=dict)
     validation: dict[str, Any] = Field(default_factory=dict, description="e.g. per-unit Pearson with humans and CI")
+    human_data: HumanDataOrigin | None = Field(
+        None, description="the human data the proxy was fitted and validated on (real release or simulated)"
+    )
 
 
 class Summary(_Model):
