@@ -72,14 +72,20 @@ class ExclusionReport(_Frozen):
     n_rows_out: int
     n_participants_in: int
     n_participants_out: int
+    n_repeat: int = Field(0, description="main trials of repeat participants (multi_participation) who passed")
+    n_repeat_participants: int = 0
+    repeats_kept: bool = Field(False, description="repeat participants' trials were kept (not excluded)")
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
+        verb = "kept (--keep-repeat-participants)" if self.repeats_kept else "excluded"
         return [
             f"rows in: {self.n_rows_in} ({self.n_participants_in} participants)",
             f"  excluded demo trials: {self.n_demo}",
             f"  excluded catch trials: {self.n_catch}",
             f"  excluded trials of participants who failed the checks: {self.n_failed_checks}",
+            f"  {verb} trials of repeat participants (multi_participation): {self.n_repeat} "
+            f"({self.n_repeat_participants} participants)",
             f"rows kept: {self.n_rows_out} ({self.n_participants_out} participants)",
         ]
 

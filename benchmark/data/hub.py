@@ -21,11 +21,13 @@ from benchmark.data.sources import (
     PASSED_CHECKS_DEFAULT,
     LoadedTrials,
     check_responses,
+    origin_for,
     release_root_of,
 )
 from benchmark.files import sha256_file
 
 DEFAULT_HUB_REPO = "imi-bench/imi-human-responses"
+ORIGIN_KEY = "imibench_origin"  # the card metadata push-to-hub writes (benchmark.data.push)
 SPLIT = "train"
 _COMMIT_IN_URL = re.compile(r"@([0-9a-f]{40})/")
 # What the libraries raise when a repo, revision or file cannot be reached or found. datasets turns most of them
@@ -49,21 +51,60 @@ def load_from_hub(
 ) -> LoadedTrials:
     """Load config `responses` (main / lower_quality / all) of a Hub dataset or a dataset folder on disk."""
     check_responses(responses)
-    dataset, data_files = _load_split(repo_id, revision, responses, cache_dir, progress)
-    label = f"hf:{repo_id}{'@' + revision if revision else ''} ({responses})"
+    config, config_note = _config_name(repo_id, revision, responses)
+    dataset, data_files = _load_split(repo_id, revision, config, cache_dir, progress)
+    label = f"hf:{repo_id}{'@' + revision if revision else ''} ({config})"
     trials, notes = canonicalize(
         dataset.to_pandas(), source=label, passed_checks_default=PASSED_CHECKS_DEFAULT[responses]
     )
     files = {_name_in_repo(url, repo_id): sha256_file(_local_copy(url)) for url in data_files}
     local_folder = Path(repo_id).expanduser()
+    resolved = _resolved_revision(data_files, revision, files)
+    origin = card_origin(repo_id, revision)
+    simulator = origin.get("simulator") or {} if origin.get("kind") == "simulated" else None
     return LoadedTrials(
         trials=trials,
         source=label,
         release_root=release_root_of(local_folder) if local_folder.is_dir() else None,
-        revision=_resolved_revision(data_files, revision, files),
+        revision=resolved,
         files=files,
-        notes=tuple(notes),
+        notes=tuple([*([config_note] if config_note else []), *notes]),
+        origin=origin_for(f"hf:{repo_id}", resolved, simulator=simulator),
     )
+
+
+def card_origin(repo_id: str, revision: str | None = None) -> dict:
+    """The `imibench_origin` block of a dataset's card metadata ({} when the card has none or cannot be read)."""
+    folder = Path(repo_id).expanduser()
+    try:
+        if folder.is_dir():
+            readme = folder / "README.md"
+            text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+        else:
+            path = huggingface_hub.hf_hub_download(repo_id, "README.md", repo_type="dataset", revision=revision)
+            text = Path(path).read_text(encoding="utf-8")
+        data = huggingface_hub.DatasetCard(text).data.to_dict() if text else {}
+    except (*UNREACHABLE_ERRORS, OSError, ValueError):
+        return {}
+    origin = data.get(ORIGIN_KEY)
+    return origin if isinstance(origin, dict) else {}
+
+
+def _config_name(repo_id: str, revision: str | None, responses: str) -> tuple[str, str | None]:
+    """The config to load for `responses`: the same name, or a single-config dataset's only config as `main`."""
+    try:
+        names = datasets.get_dataset_config_names(repo_id, revision=revision)
+    except (*UNREACHABLE_ERRORS, ValueError, HFValidationError):
+        return responses, None  # _load_split reports the problem with its own message
+    if responses in names or len(names) != 1:
+        return responses, None
+    if responses != "main":
+        raise SourceUnavailableError(
+            f"Hub dataset {repo_id!r} has a single config {names[0]!r}, which is loaded as --responses main; it "
+            f"has no {responses!r} config. Drop --responses (or pass --responses main), or point at a dataset "
+            "with main/lower_quality/all configs (e.g. one written by `imibench data push-to-hub`)."
+        )
+    return names[0], f"the dataset's only config {names[0]!r} is read as the main responses"
 
 
 def _load_split(
@@ -90,7 +131,9 @@ def _load_split(
             raise
         raise SourceUnavailableError(
             f"Hub dataset {repo_id!r} (revision {revision or 'default'}) has no config {config!r}: "
-            f"{_one_line(exc)}. Choose --responses from the configs it has, or point at other files."
+            f"{_one_line(exc)}. --responses chooses main, lower_quality or all; a dataset with other config names "
+            "is readable only when it has a single config (loaded as main). Point at a dataset written by "
+            "`imibench data push-to-hub`, or at the release files (--source zenodo:DIR)."
         ) from exc
     except UNREACHABLE_ERRORS as exc:
         raise _unreachable(repo_id, revision, exc) from exc

@@ -23,6 +23,8 @@ from benchmark.data.sources import (
     PASSED_CHECKS_DEFAULT,
     RESPONSE_FILES,
     LoadedTrials,
+    is_simulated_release,
+    simulator_of,
 )
 from benchmark.data.zenodo import (
     ZENODO_RECORD,
@@ -37,6 +39,7 @@ from benchmark.hub_upload import check_repo_id, upload_dataset_folder
 logger = logging.getLogger(__name__)
 
 DATA_DIR = "data"
+ORIGIN_KEY = "imibench_origin"  # card metadata: {kind: real|simulated, simulator: {seed, version}}
 IMAGE_DATA_DIR = "image_data"
 UNKNOWN_LICENSE = "unknown"
 CITATION = """@inproceedings{zimmermann2023scale,
@@ -81,16 +84,23 @@ class ConfigSummary:
     notes: tuple[str, ...]
 
 
-def build_hub_folder(release: LoadedTrials | Path | str, out_dir: Path, *, license: str | None = None) -> Path:
-    """Write data/<config>.parquet per response file (empty ones only in the card), image_data/*.json, README.md."""
+def build_hub_folder(
+    release: LoadedTrials | Path | str, out_dir: Path, *, license: str | None = None, trust_pickle: bool = False
+) -> Path:
+    """Write data/<config>.parquet per response file (empty ones only in the card), image_data/*.json, README.md.
+
+    A simulated release keeps its mark: the card's metadata says `imibench_origin: simulated` with the simulator's
+    seed and version, and loaders read it back as simulated data.
+    """
     root = _release_root(release)
     out_dir = Path(out_dir)
     (out_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    summaries = [_write_config(root, name, out_dir) for name in RESPONSE_FILES]
+    summaries = [_write_config(root, name, out_dir, trust_pickle) for name in RESPONSE_FILES]
     copied = _copy_image_data(root, out_dir)
     record = read_record_json(root)
     license_id = license or (record_license(record) if record else None) or UNKNOWN_LICENSE
-    card = render_card(summaries, copied, license_id=license_id, record=record, out_dir=out_dir)
+    simulator = simulator_of(root) if is_simulated_release(root) else None
+    card = render_card(summaries, copied, license_id=license_id, record=record, out_dir=out_dir, simulator=simulator)
     (out_dir / "README.md").write_text(card, encoding="utf-8")
     return out_dir
 
@@ -104,10 +114,12 @@ def push_to_hub(
     out_dir: Path | None = None,
     token: str | None = None,
     license: str | None = None,
+    trust_pickle: bool = False,
 ) -> Path:
     """Build the Hub dataset folder and upload it to `repo_id` (a dataset repo); dry_run only builds it."""
     check_repo_id(repo_id, example="imi-bench/imi-human-responses")
-    folder = build_hub_folder(release, Path(out_dir or tempfile.mkdtemp(prefix="imibench-hub-")), license=license)
+    folder = build_hub_folder(release, Path(out_dir or tempfile.mkdtemp(prefix="imibench-hub-")), license=license,
+                              trust_pickle=trust_pickle)
     if dry_run:
         logger.info("dry run: Hub dataset folder written to %s, nothing uploaded", folder)
         return folder
@@ -123,8 +135,9 @@ def render_card(
     license_id: str,
     record: dict | None,
     out_dir: Path,
+    simulator: dict | None = None,
 ) -> str:
-    """The README.md data card: Hub YAML header (configs, licence) and the card text."""
+    """The README.md data card: Hub YAML header (configs, licence, origin) and the card text."""
     published = [s for s in summaries if s.parquet_sha256]
     if not published:
         raise DataValidationError("The release's response files are all empty: there is nothing to publish.")
@@ -138,9 +151,16 @@ def render_card(
             for s in published
         ],
     }
+    if simulator is not None:
+        header["pretty_name"] = "SIMULATED IMI-shaped responses (imibench data simulate; not human data)"
+        header["tags"] = [*header["tags"], "simulated"]
+        header[ORIGIN_KEY] = {"kind": "simulated", "simulator": dict(simulator)}
+    else:
+        header[ORIGIN_KEY] = {"kind": "real"}
     body = [
-        "# IMI human responses",
+        "# SIMULATED responses in the IMI release's shape" if simulator is not None else "# IMI human responses",
         "",
+        *(_simulated_section(simulator) if simulator is not None else []),
         *_source_section(license_id, record),
         *_protocol_section(),
         *_columns_section(summaries),
@@ -175,9 +195,19 @@ def _release_root(release: LoadedTrials | Path | str) -> Path:
     return root
 
 
-def _write_config(root: Path, name: str, out_dir: Path) -> ConfigSummary:
-    path = find_response_file(root, name)
-    raw = read_table(path)
+def _simulated_section(simulator: dict) -> list[str]:
+    return [
+        "**These responses are simulated** by imi-bench's planted-observer simulator "
+        f"(seed {simulator.get('seed')}, version {simulator.get('version')}), not collected from people. "
+        "Loaders read them as simulated (`imibench_origin` in this card's metadata) and never rank them beside "
+        "real human data.",
+        "",
+    ]
+
+
+def _write_config(root: Path, name: str, out_dir: Path, trust_pickle: bool = False) -> ConfigSummary:
+    path = find_response_file(root, name, trust_pickle=trust_pickle)
+    raw = read_table(path, trust_pickle=trust_pickle)
     trials, notes = canonicalize(raw, source=str(path), passed_checks_default=PASSED_CHECKS_DEFAULT[name])
     table, extras = with_extra_columns(trials, raw)
     target = out_dir / DATA_DIR / f"{name}.parquet"
@@ -204,7 +234,7 @@ def with_extra_columns(trials: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.Data
     """The canonical table followed by the release's other columns (object columns stored as strings)."""
     raw = raw.reset_index(drop=True)
     raw.columns = [str(c) for c in raw.columns]
-    extras = [c for c in raw.columns if c not in TRIAL_COLUMNS]
+    extras = [c for c in raw.columns if c not in TRIAL_COLUMNS and c not in trials.columns]
     extra = pd.DataFrame(
         {c: raw[c].astype("string") if raw[c].dtype == object else raw[c] for c in extras}, index=trials.index
     )

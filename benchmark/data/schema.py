@@ -23,12 +23,18 @@ REQUIRED_RELEASE_COLUMNS: tuple[str, ...] = (
     "catch_trial",
     "is_demo",
 )
-# Release columns that can stand for the canonical trial_index, in order of preference.
-TRIAL_INDEX_CANDIDATES: tuple[str, ...] = ("trial_index", "corrected_trial_index", "response_index")
+# Release columns that can stand for the canonical trial_index, in order of preference. (`response_index` is not
+# one: in the authors' tables it tells apart responses to the same task, i.e. participants.)
+TRIAL_INDEX_CANDIDATES: tuple[str, ...] = ("trial_index", "corrected_trial_index")
+# Release columns kept beside the canonical ones when present: column -> dtype.
+OPTIONAL_TRIAL_COLUMNS: dict[str, str] = {"multi_participation": "boolean"}
+# The trial structure: may be empty on demo rows (the authors attach it to non-demo rows only).
+STRUCTURE_COLUMNS: tuple[str, ...] = ("model", "layer", "channel", "mode", "batch")
 MAX_EXAMPLES = 5
 
-_TRUE = {"true", "t", "1", "yes", "y", "1.0"}
-_FALSE = {"false", "f", "0", "no", "n", "0.0"}
+# Only these spellings count as booleans; anything else ('yes', 2, 'x') is an error, never a silent True.
+_TRUE = {"true", "1", "1.0"}
+_FALSE = {"false", "0", "0.0"}
 
 
 def canonicalize(
@@ -62,7 +68,10 @@ def canonicalize(
     df["is_demo"] = _as_bool(raw["is_demo"], "is_demo", source)
     df["catch_trial"] = _as_bool(raw["catch_trial"], "catch_trial", source)
     df["passed_checks"] = _passed_checks(raw, source, passed_checks_default, notes)
-    df = df[list(TRIAL_COLUMNS)].astype(TRIAL_COLUMNS).reset_index(drop=True)
+    optional = {c: t for c, t in OPTIONAL_TRIAL_COLUMNS.items() if c in raw.columns}
+    for col in optional:
+        df[col] = _as_bool(raw[col], col, source).fillna(False)
+    df = df[[*TRIAL_COLUMNS, *optional]].astype({**TRIAL_COLUMNS, **optional}).reset_index(drop=True)
     validate_trials(df, source=source)
     return df, notes
 
@@ -73,7 +82,8 @@ def validate_trials(df: pd.DataFrame, *, source: str = "trial table") -> None:
     if missing:
         raise DataValidationError(f"{source}: missing canonical column(s) {missing}; found {list(df.columns)}.")
     problems: list[str] = []
-    main = ~df["is_demo"].fillna(False) & ~df["catch_trial"].fillna(False)
+    demo = df["is_demo"].fillna(False).astype(bool)
+    main = ~demo & ~df["catch_trial"].fillna(False).astype(bool)
 
     def check(bad: pd.Series, what: str, column: str) -> None:
         bad = bad.fillna(False).astype(bool)
@@ -85,8 +95,10 @@ def validate_trials(df: pd.DataFrame, *, source: str = "trial table") -> None:
                 f"with values {values}"
             )
 
-    for col in ("model", "mode", "participant_id", "correct", "is_demo", "catch_trial", "passed_checks"):
+    for col in ("participant_id", "correct", "is_demo", "catch_trial", "passed_checks"):
         check(df[col].isna(), "missing value", col)
+    for col in ("model", "mode"):
+        check(~demo & df[col].isna(), "missing value on a non-demo trial (only demo rows may lack it)", col)
     check(~df["mode"].isin(ALL_MODES) & df["mode"].notna(), f"unknown mode (valid: {list(ALL_MODES)})", "mode")
     check(main & df["layer"].isna(), "missing layer on a main trial", "layer")
     check(main & df["channel"].isna(), "missing channel on a main trial", "channel")
@@ -156,8 +168,13 @@ def _as_bool(col: pd.Series, name: str, source: str) -> pd.Series:
 def _participant_ids(raw: pd.DataFrame, notes: list[str]) -> pd.Series:
     if "participant_id" in raw.columns:
         return _as_string(raw["participant_id"])
+    task = _as_string(raw["task_id"])
+    if "response_index" in raw.columns:
+        notes.append("no participant_id column: a participant is one (task_id, response_index) pair")
+        response = _as_string(raw["response_index"].astype("string").str.replace(r"\.0$", "", regex=True))
+        return "task:" + task + "#" + response.fillna("")
     notes.append("no participant_id column: each task_id (one participation) is taken as one participant")
-    return "task:" + _as_string(raw["task_id"])
+    return "task:" + task
 
 
 def _trial_index(raw: pd.DataFrame, source: str, notes: list[str]) -> pd.Series:

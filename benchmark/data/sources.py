@@ -20,6 +20,10 @@ RESPONSE_FILES: tuple[str, ...] = ("main", "lower_quality", "all")
 # passed_checks of a file's participants when the file has no passed_checks column (None: the column is required).
 PASSED_CHECKS_DEFAULT: dict[str, bool | None] = {"main": True, "lower_quality": False, "all": None}
 TABLE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet", ".pkl", ".pickle")
+PICKLE_SUFFIXES: tuple[str, ...] = (".pkl", ".pickle")
+# What `imibench data simulate` writes beside a release it made; its presence marks the data as simulated.
+SIMULATION_MARKER = Path("simulation") / "truth.csv"
+SIMULATION_CONFIG = Path("simulation") / "config.json"
 CACHE_ENV = "IMIBENCH_CACHE"
 SOURCE_FORMS: tuple[str, ...] = (
     "hf:OWNER/NAME[@REVISION]  (a Hugging Face Hub dataset, e.g. hf:imi-bench/imi-human-responses)",
@@ -27,7 +31,7 @@ SOURCE_FORMS: tuple[str, ...] = (
     "zenodo:DIR  (files of the Zenodo record already downloaded into DIR, zipped or extracted)",
     "PATH/to/release  (a release folder holding human_responses/)",
     "PATH/to/dataset  (a Hub-style dataset folder, e.g. one written by `imibench data push-to-hub --dry-run`)",
-    "PATH/to/file.csv|.parquet|.pkl  (a single response table)",
+    "PATH/to/file.csv|.parquet  (a single response table; .pkl only with --trust-pickle)",
 )
 
 
@@ -84,8 +88,13 @@ def load_trials(
     responses: str = "main",
     cache_dir: Path | None = None,
     progress: bool = True,
+    trust_pickle: bool = False,
 ) -> LoadedTrials:
-    """Load one response file of the IMI release from any source as a canonical trial table (nothing excluded)."""
+    """Load one response file of the IMI release from any source as a canonical trial table (nothing excluded).
+
+    Pickled tables are read only with `trust_pickle` (and then through an unpickler that admits pandas/numpy
+    data types only); csv and parquet files are preferred wherever both exist.
+    """
     check_responses(responses)
     source = parse_source(spec) if isinstance(spec, str) else spec
     if source.kind == "hub":
@@ -98,14 +107,46 @@ def load_trials(
         from benchmark.data.zenodo import load_zenodo, load_zenodo_dir
 
         if source.path is None:
-            return load_zenodo(responses=responses, cache_dir=cache_dir, progress=progress)
-        return load_zenodo_dir(source.path, responses=responses)
+            return load_zenodo(responses=responses, cache_dir=cache_dir, progress=progress, trust_pickle=trust_pickle)
+        return load_zenodo_dir(source.path, responses=responses, trust_pickle=trust_pickle)
     from benchmark.data.local import load_release_dir, load_table_file
 
     path = Path(str(source.path))  # set for every local source (validated)
     if path.is_dir():
-        return load_release_dir(path, responses=responses)
-    return load_table_file(path)
+        return load_release_dir(path, responses=responses, trust_pickle=trust_pickle)
+    return load_table_file(path, trust_pickle=trust_pickle)
+
+
+def is_simulated_release(root: Path | None) -> bool:
+    """Whether `root` is a release written by `imibench data simulate` (it carries simulation/truth.csv)."""
+    return root is not None and (Path(root) / SIMULATION_MARKER).is_file()
+
+
+def simulator_of(root: Path) -> dict[str, str | int | float | None]:
+    """The simulator's seed and version recorded in a simulated release's simulation/config.json."""
+    import json
+
+    path = Path(root) / SIMULATION_CONFIG
+    try:
+        config = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
+    return {"seed": config.get("seed"), "version": config.get("version") or config.get("simulator_version")}
+
+
+def origin_for(
+    source: str, revision: str | None, *, release_root: Path | None = None,
+    simulator: dict[str, str | int | float | None] | None = None,
+) -> HumanDataOrigin:
+    """HumanDataOrigin of loaded data: simulated when the release carries the simulator's mark (or `simulator`
+    is given, e.g. from a Hub card), real otherwise."""
+    if simulator is None and is_simulated_release(release_root):
+        simulator = simulator_of(Path(str(release_root)))
+    if simulator is not None:
+        return HumanDataOrigin(kind="simulated", source=source, revision=revision, simulator=simulator)
+    return HumanDataOrigin(kind="real", source=source, revision=revision)
 
 
 def check_responses(responses: str) -> str:

@@ -21,7 +21,7 @@ from benchmark.api.errors import (
     SourceUnavailableError,
 )
 from benchmark.data.local import RESPONSES_DIR, load_release_dir
-from benchmark.data.sources import LoadedTrials, check_responses, default_cache_dir
+from benchmark.data.sources import LoadedTrials, check_responses, default_cache_dir, origin_for
 from benchmark.files import file_digest
 
 logger = logging.getLogger(__name__)
@@ -62,29 +62,32 @@ def load_zenodo(
     record: str = ZENODO_RECORD,
     api_url: str | None = None,
     progress: bool = True,
+    trust_pickle: bool = False,
 ) -> LoadedTrials:
     """Download (or reuse) the Zenodo record in the cache and load one response file."""
     check_responses(responses)
     dest = Path(cache_dir or default_cache_dir()) / f"zenodo-{record}"
     download_release(dest, record=record, api_url=api_url, progress=progress)
-    return load_zenodo_dir(dest, responses=responses)
+    return load_zenodo_dir(dest, responses=responses, trust_pickle=trust_pickle)
 
 
-def load_zenodo_dir(folder: Path, *, responses: str = "main") -> LoadedTrials:
+def load_zenodo_dir(folder: Path, *, responses: str = "main", trust_pickle: bool = False) -> LoadedTrials:
     """Load the Zenodo record's files already in `folder` (zips are extracted there first); no network."""
     check_responses(responses)
     folder = Path(folder)
     extract_archives(folder)
     root = find_release_root(folder)
-    loaded = load_release_dir(root, responses=responses)
+    loaded = load_release_dir(root, responses=responses, trust_pickle=trust_pickle)
     metadata = read_record_json(folder)
+    revision = record_revision(metadata) if metadata else loaded.revision
     return LoadedTrials(
         trials=loaded.trials,
         source=f"zenodo:{folder} (responses_{responses})",
         release_root=root,
-        revision=record_revision(metadata) if metadata else loaded.revision,
+        revision=revision,
         files=loaded.files,
         notes=loaded.notes,
+        origin=origin_for(f"zenodo:{folder}", revision, release_root=root),
     )
 
 

@@ -33,10 +33,12 @@ def test_release_dir_lower_quality_defaults_false_and_all_uses_its_column(tmp_pa
     assert both.groupby("passed_checks")["participant_id"].nunique().to_dict() == {False: 2, True: N_MAIN}
 
 
-def test_release_dir_reads_pickles_when_csv_absent(tmp_path: Path):
+def test_release_dir_reads_pickles_only_when_trusted(tmp_path: Path):
     csv_root = write_tiny_release(tmp_path / "csv")
     pkl_root = write_tiny_release(tmp_path / "pkl", pickles=True)
-    loaded = load_release_dir(pkl_root, "all")
+    with pytest.raises(ConfigError, match=r"only as a pickle.*--trust-pickle.*responses_all\.csv"):
+        load_release_dir(pkl_root, "all")
+    loaded = load_release_dir(pkl_root, "all", trust_pickle=True)
     assert list(loaded.files) == ["human_responses/responses_all.pkl"]
     pd.testing.assert_frame_equal(loaded.trials, load_release_dir(csv_root, "all").trials)
 
@@ -82,7 +84,7 @@ def test_pickle_that_is_not_a_dataframe(tmp_path: Path):
     path = tmp_path / "responses.pkl"
     pd.to_pickle({"not": "a table"}, path)
     with pytest.raises(DataValidationError, match="dict"):
-        read_table(path)
+        read_table(path, trust_pickle=True)
 
 
 def test_parquet_written_by_push_round_trips(tmp_path: Path):
