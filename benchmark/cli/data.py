@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from benchmark.api.errors import ConfigError
-from benchmark.data.sources import RESPONSE_FILES, load_trials
-from benchmark.data.summary import format_summary, plot_summary, summarize
+from benchmark.api.errors import ConfigError, SourceUnavailableError
+from benchmark.data.selection import check_modes, parse_list
+from benchmark.data.sources import RESPONSE_FILES, LoadedTrials, load_trials
+from benchmark.data.stimuli import IMAGENET_ENV
+from benchmark.data.stimulus_check import FileCheck, check_files, format_check, missing_files_error, \
+    split_available, task_paths
+from benchmark.data.summary import format_paper_table, format_summary, paper_table, plot_summary, summarize
+
+FORMATS = ("text", "csv", "json", "markdown")
 
 SOURCE_HELP = (
     "human responses: hf:OWNER/NAME[@REV] (Hub dataset), zenodo (download record 8131197), zenodo:DIR "
-    "(downloaded Zenodo files), a release folder, or a .csv/.parquet/.pkl file"
+    "(downloaded Zenodo files), a release folder, or a .csv/.parquet file (.pkl only with --trust-pickle)"
 )
 
 
@@ -31,11 +39,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     summary = sub.add_parser("summary", help="per-model human accuracy, CIs and noise ceilings")
     add_source_arguments(summary)
+    add_filter_arguments(summary)
     summary.add_argument("--plot", type=Path, help="save a PNG plot (accuracy per model, natural vs optimized)")
     summary.add_argument("--units-out", type=Path, help="write the per-unit table (CSV or parquet by suffix)")
     summary.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs")
     summary.add_argument("--seed", type=int, default=0)
+    summary.add_argument("--format", choices=FORMATS, default="text",
+                         help="text: the full summary; csv/json/markdown: the per-model table as in the paper")
+    summary.add_argument("--imagenet-root", type=Path,
+                         help=f"ImageNet-2012 train folder (or ${IMAGENET_ENV}): also check that every natural "
+                              "stimulus of the summarised units is there")
     summary.set_defaults(func=run_summary)
+
+    check = sub.add_parser("check-stimuli", help="list every missing or unreadable stimulus file before a long run")
+    add_source_arguments(check)
+    add_filter_arguments(check)
+    check.add_argument("--imagenet-root", type=Path, help=f"ImageNet-2012 train folder (or ${IMAGENET_ENV})")
+    check.add_argument("--no-decode", action="store_true", help="only check that files exist (faster)")
+    check.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    check.set_defaults(func=run_check_stimuli)
 
     push = sub.add_parser("push-to-hub", help="convert the release to parquet with its card and upload it")
     add_source_arguments(push)
@@ -49,10 +71,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --source and --responses, shared by every command that reads human data."""
+    """Add --source, --responses, --trust-pickle and --keep-repeat-participants (every command reading human data)."""
     parser.add_argument("--source", required=True, help=SOURCE_HELP)
     parser.add_argument("--responses", choices=RESPONSE_FILES, default="main",
                         help="which response file of the release (default: main = participants who passed)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="read pickled response tables (.pkl, .pd.pkl) you created; pickles can run code, so "
+                             "only pandas/numpy data types are admitted. Prefer the release's csv files")
+    parser.add_argument("--keep-repeat-participants", action="store_true",
+                        help="keep trials of repeat participants (multi_participation), which the published "
+                             "analysis excludes")
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --models and --modes (comma-separated), shared by summary, check-stimuli, proxy validate."""
+    parser.add_argument("--models", help="comma-separated model ids (default: all; without stimuli: left out "
+                                         "with the reason)")
+    parser.add_argument("--modes", help="comma-separated modes, natural,optimized (default: every mode whose "
+                                        "stimuli are present)")
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -70,9 +106,18 @@ def run_summary(args: argparse.Namespace) -> int:
     """Print per-model tables and optionally save the plot and the unit table."""
     if args.units_out:
         _check_table_suffix(args.units_out)
-    loaded = load_trials(args.source, responses=args.responses)
-    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, n_boot=args.n_boot, seed=args.seed)
+    loaded = load_trials(args.source, responses=args.responses, trust_pickle=args.trust_pickle)
+    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, n_boot=args.n_boot, seed=args.seed,
+                        models=parse_list(args.models, "models"), modes=check_modes(parse_list(args.modes, "modes")),
+                        keep_repeats=args.keep_repeat_participants, origin=loaded.origin)
+    stimuli = _stimulus_lines(loaded, summary.units, args) if args.imagenet_root or os.environ.get(IMAGENET_ENV) \
+        else []
+    if args.format != "text":
+        print(format_paper_table(paper_table(summary), args.format))
+        return 0
     print(format_summary(summary))
+    if stimuli:
+        print("\n" + "\n".join(stimuli))
     if args.plot:
         print(f"\nPlot written to {plot_summary(summary, args.plot)}")
     if args.units_out:
@@ -81,13 +126,59 @@ def run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stimulus_lines(loaded: LoadedTrials, units: pd.DataFrame, args: argparse.Namespace) -> list[str]:
+    """Check the summarised units' stimulus files (an error when any is missing); lines saying what was checked."""
+    check, unavailable = _check_stimuli(loaded, units, args, decode=False, progress=False)
+    if not check.ok:
+        raise missing_files_error(check, args.imagenet_root)
+    return [f"Stimuli: all {check.n_files} files of the summarised units are present."] + [
+        f"Stimuli unavailable: {u.line()}" for u in unavailable]
+
+
+def _check_stimuli(loaded: LoadedTrials, units: pd.DataFrame, args: argparse.Namespace, *, decode: bool,
+                   progress: bool) -> tuple[FileCheck, list]:
+    from benchmark.data.stimuli import StimulusIndex
+
+    if loaded.release_root is None:
+        raise SourceUnavailableError(
+            f"{loaded.source} has responses but no image_data/ file maps, so its stimuli cannot be checked. Pass "
+            "a release folder, zenodo:DIR or a Hub dataset folder that holds image_data/."
+        )
+    index = StimulusIndex.from_release(loaded.release_root, imagenet_root=args.imagenet_root)
+    table, unavailable = split_available(index, units, models=parse_list(args.models, "models"),
+                                         modes=parse_list(args.modes, "modes"))
+    rows = table[["model", "layer", "channel", "mode"]].itertuples(index=False)
+    paths = task_paths(t for r in rows for t in index.unit_tasks(r.model, r.layer, int(r.channel), r.mode))
+    return check_files(paths, decode=decode, progress=progress), unavailable
+
+
+def run_check_stimuli(args: argparse.Namespace) -> int:
+    """List every missing or unreadable stimulus file of the selected units; exit 1 when there is any."""
+    loaded = load_trials(args.source, responses=args.responses, trust_pickle=args.trust_pickle)
+    from benchmark.data.exclusions import apply_exclusions
+    from benchmark.data.schema import units_of
+    from benchmark.data.selection import select_trials
+
+    kept, _ = apply_exclusions(loaded.trials, keep_repeats=args.keep_repeat_participants)
+    kept = select_trials(kept, models=parse_list(args.models, "models"),
+                         modes=check_modes(parse_list(args.modes, "modes")), source=loaded.source)
+    check, unavailable = _check_stimuli(loaded, units_of(kept), args, decode=not args.no_decode,
+                                        progress=not args.no_progress)
+    print(format_check(check, unavailable))
+    if not check.ok:
+        print(f"imibench: error: {missing_files_error(check, args.imagenet_root)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run_push(args: argparse.Namespace) -> int:
     """Build the Hub folder and upload it (or only write it with --dry-run)."""
     from benchmark.data.push import push_to_hub
 
-    loaded = load_trials(args.source, responses=args.responses)  # validates the release before anything is written
+    # validates the release before anything is written
+    loaded = load_trials(args.source, responses=args.responses, trust_pickle=args.trust_pickle)
     result = push_to_hub(loaded, args.repo_id, revision=args.revision, dry_run=args.dry_run, out_dir=args.out,
-                         token=args.token, license=args.license)
+                         token=args.token, license=args.license, trust_pickle=args.trust_pickle)
     verb = "would be uploaded" if args.dry_run else "uploaded"
     print(f"Dataset folder {verb} to {args.repo_id}: {result}")
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmark.cli.data import add_source_arguments
+from benchmark.cli.data import add_filter_arguments, add_source_arguments
+from benchmark.data.selection import parse_list
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -27,6 +28,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--out", type=Path, help="write DIR/<metric>/report.json + validation.png, "
                                                    "DIR/comparison.csv, DIR/comparison.png, DIR/report.json")
     validate.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_filter_arguments(validate)
     validate.set_defaults(func=run_validate)
 
     fit = sub.add_parser("fit", help="fit one metric on human data for scoring; store it with its validation")
@@ -40,6 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", type=Path, required=True, help="fitted proxy file to write (JSON)")
     fit.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    fit.add_argument("--models", help="comma-separated model ids to fit on (default: every model with stimuli)")
     fit.set_defaults(func=run_fit)
 
     listing = sub.add_parser("list", help="registered proxy metrics with their parameters and requirements")
@@ -54,15 +57,24 @@ def _split_metrics(text: str | None) -> tuple[str, ...] | None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate the metrics and print the comparison table."""
-    from benchmark.validation.run import build_config, run_validation
+    from benchmark.validation.run import build_config, prepare_data, run_validation
     from benchmark.validation.tables import comparison_table, format_comparison
 
     config = build_config(
         source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
         metrics=_split_metrics(args.metrics), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
-        out=args.out, progress=not args.no_progress,
+        out=args.out, progress=not args.no_progress, models=parse_list(args.models, "models"),
+        modes=parse_list(args.modes, "modes"), keep_repeat_participants=args.keep_repeat_participants,
+        trust_pickle=args.trust_pickle,
     )
-    reports = run_validation(config)
+    if config.metrics is not None:
+        from benchmark.validation.run import load_metrics
+
+        load_metrics(config.metrics)  # a misspelt name fails before the data is read
+    prepared = prepare_data(config)
+    for item in prepared.unavailable:
+        print(f"Unavailable: {item.line()}")
+    reports = run_validation(config, prepared)
     print(f"Held-out validation ({config.scheme}{f', k={config.k}' if config.scheme == 'kfold' else ''}; "
           f"95% bootstrap CIs, {config.n_boot} replicates) on {config.source}:")
     print(format_comparison(comparison_table(reports)))
@@ -76,9 +88,13 @@ def run_fit(args: argparse.Namespace) -> int:
     from benchmark.validation.fit import fit_proxy
     from benchmark.validation.run import build_config
 
+    from benchmark.api.types import MODES
+
     config = build_config(source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
                           metrics=(args.metric,), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, models=parse_list(args.models, "models"),
+                          modes=(args.mode,) if args.mode in MODES else None,
+                          keep_repeat_participants=args.keep_repeat_participants, trust_pickle=args.trust_pickle)
     record = fit_proxy(config, mode=args.mode, out=args.out)
     pearson = record.validation.get("pearson", {})
     print(f"Fitted {record.name} v{record.version} on {record.validation['n_units']} {args.mode} units: "

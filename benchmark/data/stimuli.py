@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from benchmark.api.errors import DataValidationError, SourceUnavailableError
+from benchmark.data.layers import same_layer_key
 
 NATURAL_MAP = Path("image_data") / "imagenet_exemplars_file_map.json"
 OPTIMIZED_MAP = Path("image_data") / "optimized_file_map.json"
@@ -125,8 +126,18 @@ class StimulusIndex:
         key = f"{layer}/channel_{int(channel)}"
         units = file_map[model]
         if key not in units:
+            key = self._respelled_key(units, layer, int(channel)) or key
+        if key not in units:
             raise DataValidationError(_unknown(f"{kind} stimuli of {model} for unit", key, units))
         return units[key]
+
+    @staticmethod
+    def _respelled_key(units: dict, layer: str, channel: int) -> str | None:
+        """The file map's key of this unit when its layer is spelled with '_' where the responses use '.' (or back)."""
+        suffix = f"/channel_{channel}"
+        layers = [k[: -len(suffix)] for k in units if k.endswith(suffix)]
+        match = same_layer_key(layer, layers)
+        return f"{match}{suffix}" if match is not None else None
 
     def _batch_entry(self, file_map: dict, kind: str, model: str, layer: str, channel: int, batch: int) -> dict:
         batches = self._unit_entry(file_map, kind, model, layer, channel)

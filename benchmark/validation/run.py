@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm.auto import tqdm
 
 from benchmark.api.errors import ConfigError, ImiBenchError, SourceUnavailableError
-from benchmark.api.types import NoiseCeiling
+from benchmark.api.types import HumanDataOrigin, NoiseCeiling
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, proxies
 from benchmark.proxies.mis import EmbeddingMixin
 from benchmark.proxies.plugins import load_metric
@@ -55,6 +55,17 @@ class ValidationConfig(BaseModel):
     seed: int = Field(0, ge=0)
     out: Path | None = None
     progress: bool = True
+    models: tuple[str, ...] | None = Field(None, description="only these models (None: all with stimuli)")
+    modes: tuple[str, ...] | None = Field(None, description="only these modes (None: all with stimuli)")
+    keep_repeat_participants: bool = False
+    trust_pickle: bool = Field(False, description="read pickled response tables (data types only)")
+
+    @field_validator("modes")
+    @classmethod
+    def _known_modes(cls, modes: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        from benchmark.data.selection import check_modes
+
+        return check_modes(modes)
 
     @field_validator("scheme")
     @classmethod
@@ -102,6 +113,8 @@ class PreparedData:
     human: pd.DataFrame
     ceilings: dict[str, dict[str, NoiseCeiling]]
     data: DataProvenance
+    unavailable: tuple[Any, ...] = ()  # benchmark.data.stimulus_check.Unavailable: left out for lack of stimuli
+    origin: HumanDataOrigin | None = None  # real release or simulated (from the loader)
 
 
 def prepare_data(config: ValidationConfig) -> PreparedData:
@@ -111,19 +124,31 @@ def prepare_data(config: ValidationConfig) -> PreparedData:
     from benchmark.data.summary import summarize
     from benchmark.proxies.units import build_units
 
-    loaded = load_trials(config.source, responses=config.responses, progress=config.progress)
+    from benchmark.data.stimulus_check import check_files, missing_files_error, split_available, task_paths
+
+    loaded = load_trials(config.source, responses=config.responses, progress=config.progress,
+                         trust_pickle=config.trust_pickle)
     if loaded.release_root is None:
         raise SourceUnavailableError(
             f"The source {config.source!r} has responses but no stimuli (no image_data/ folder), and proxies "
             "predict from the images humans saw. Pass a release folder, zenodo:DIR or a Hub dataset with images."
         )
-    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, seed=config.seed)
+    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, seed=config.seed,
+                        models=config.models, modes=config.modes, keep_repeats=config.keep_repeat_participants,
+                        origin=loaded.origin)
     index = StimulusIndex.from_release(loaded.release_root, imagenet_root=config.imagenet_root)
+    table, unavailable = split_available(index, summary.units, models=config.models, modes=config.modes)
+    rows = table[["model", "layer", "channel", "mode"]].itertuples(index=False)
+    check = check_files(task_paths(t for r in rows for t in index.unit_tasks(r.model, r.layer, int(r.channel),
+                                                                            r.mode)))
+    if not check.ok:  # every requested metric needs every image: stop before any runs
+        raise missing_files_error(check, index.imagenet_root)
     maps, maps_name = _activation_map_source(loaded.release_root)
-    units = build_units(index, summary.units, activation_maps=maps)
+    units = build_units(index, table, activation_maps=maps)
     data = DataProvenance(source=loaded.source, revision=loaded.revision, files=dict(loaded.files),
                           responses=config.responses, activation_maps=maps_name)
-    return PreparedData(units, align_human(units, summary.units), ceilings_from_summary(summary), data)
+    return PreparedData(units, align_human(units, table), ceilings_from_summary(summary), data,
+                        tuple(unavailable), loaded.origin)
 
 
 SIMULATION_TRUTH = Path("simulation") / "truth.csv"
@@ -195,11 +220,11 @@ def _hub_offline() -> Iterator[None]:
         hub_constants.HF_HUB_OFFLINE = previous
 
 
-def run_validation(config: ValidationConfig) -> list[MetricReport]:
-    """Load the data, validate the metrics, and (with config.out) write reports, figures and the comparison."""
+def run_validation(config: ValidationConfig, prepared: PreparedData | None = None) -> list[MetricReport]:
+    """Load the data (unless `prepared` is given), validate the metrics, and (with config.out) write the outputs."""
     start = time.perf_counter()
     explicit = load_metrics(config.metrics) if config.metrics is not None else None  # fail fast on bad names
-    prepared = prepare_data(config)
+    prepared = prepared if prepared is not None else prepare_data(config)
     runnable, skipped = (explicit, []) if explicit is not None else default_metrics(prepared.units)
     options = dict(scheme=config.scheme, k=config.k, n_boot=config.n_boot, confidence=config.confidence,
                    seed=config.seed, data=prepared.data)
