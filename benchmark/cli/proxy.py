@@ -85,10 +85,9 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit one metric and write the fitted proxy file."""
+    from benchmark.api.types import MODES
     from benchmark.validation.fit import fit_proxy
     from benchmark.validation.run import build_config
-
-    from benchmark.api.types import MODES
 
     config = build_config(source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
                           metrics=(args.metric,), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
@@ -100,8 +99,9 @@ def run_fit(args: argparse.Namespace) -> int:
     print(f"Fitted {record.name} v{record.version} on {record.validation['n_units']} {args.mode} units: "
           f"{record.fitted_params}")
     if pearson:
-        print(f"Held-out ({args.scheme}) per-unit Pearson r with humans: {pearson['value']:.3f} "
-              f"[{pearson['ci_low']:.3f}, {pearson['ci_high']:.3f}]")
+        ci = (f" [{pearson['ci_low']:.3f}, {pearson['ci_high']:.3f}]"
+              if pearson.get("ci_low") is not None and pearson.get("ci_high") is not None else "")
+        print(f"Held-out ({args.scheme}) per-unit Pearson r with humans: {pearson['value']:.3f}{ci}")
     print(f"Written to {args.out}")
     return 0
 

@@ -116,8 +116,10 @@ def _load_split(
     """
     try:
         with _progress_bars(progress):
+            cache = _folder_cache(Path(repo_id).expanduser(), cache_dir) if Path(repo_id).expanduser().is_dir() \
+                else cache_dir
             builder = datasets.load_dataset_builder(
-                repo_id, name=config, revision=revision, cache_dir=None if cache_dir is None else str(cache_dir)
+                repo_id, name=config, revision=revision, cache_dir=None if cache is None else str(cache)
             )
             builder.download_and_prepare()
             dataset = builder.as_dataset(split=SPLIT)
@@ -139,6 +141,24 @@ def _load_split(
         raise _unreachable(repo_id, revision, exc) from exc
     data_files = [str(f) for f in builder.config.data_files.get(SPLIT, [])] if builder.config.data_files else []
     return dataset, data_files
+
+
+def _folder_cache(folder: Path, cache_dir: Path | None) -> Path:
+    """A cache folder of its own for a dataset folder on disk, keyed by its path and its data files' sizes and times.
+
+    `datasets` names a local folder's cache by the folder's name and the config only, so two folders called `hub`
+    would share one cache and the second would read the first one's rows.
+    """
+    import hashlib
+
+    from benchmark.data.sources import default_cache_dir
+
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    files = [folder / "README.md", *(folder / "data").rglob("*")] if (folder / "data").is_dir() else []
+    for path in sorted(p for p in files if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return Path(cache_dir or default_cache_dir() / "hub-folders") / digest.hexdigest()[:20]
 
 
 def _unreachable(repo_id: str, revision: str | None, exc: BaseException) -> SourceUnavailableError:

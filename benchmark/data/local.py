@@ -72,6 +72,8 @@ def load_table_file(path: Path, *, trust_pickle: bool = False) -> LoadedTrials:
     digest = sha256_file(path)
     in_release = path.parent.name == RESPONSES_DIR
     release_root = release_root_of(path.parent.parent) if in_release else None
+    marked = _parquet_origin(path)  # a table written by push-to-hub carries its origin in its metadata
+    simulator = (marked.get("simulator") or {}) if marked.get("kind") == "simulated" else None
     return LoadedTrials(
         trials=trials,
         source=str(path),
@@ -79,8 +81,17 @@ def load_table_file(path: Path, *, trust_pickle: bool = False) -> LoadedTrials:
         revision=digest,
         files={path.name: digest},
         notes=tuple(notes),
-        origin=origin_for(str(path), digest, release_root=path.parent.parent if in_release else None),
+        origin=origin_for(str(path), digest, release_root=path.parent.parent if in_release else None,
+                          simulator=simulator),
     )
+
+
+def _parquet_origin(path: Path) -> dict:
+    if path.suffix.lower() != ".parquet":
+        return {}
+    from benchmark.data.push import parquet_origin
+
+    return parquet_origin(path)
 
 
 def find_response_file(root: Path, responses: str, *, trust_pickle: bool = False) -> Path:

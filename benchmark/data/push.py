@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -95,11 +96,12 @@ def build_hub_folder(
     root = _release_root(release)
     out_dir = Path(out_dir)
     (out_dir / DATA_DIR).mkdir(parents=True, exist_ok=True)
-    summaries = [_write_config(root, name, out_dir, trust_pickle) for name in RESPONSE_FILES]
+    simulator = simulator_of(root) if is_simulated_release(root) else None
+    origin = {"kind": "simulated", "simulator": simulator} if simulator is not None else {"kind": "real"}
+    summaries = [_write_config(root, name, out_dir, trust_pickle, origin) for name in RESPONSE_FILES]
     copied = _copy_image_data(root, out_dir)
     record = read_record_json(root)
     license_id = license or (record_license(record) if record else None) or UNKNOWN_LICENSE
-    simulator = simulator_of(root) if is_simulated_release(root) else None
     card = render_card(summaries, copied, license_id=license_id, record=record, out_dir=out_dir, simulator=simulator)
     (out_dir / "README.md").write_text(card, encoding="utf-8")
     return out_dir
@@ -205,7 +207,8 @@ def _simulated_section(simulator: dict) -> list[str]:
     ]
 
 
-def _write_config(root: Path, name: str, out_dir: Path, trust_pickle: bool = False) -> ConfigSummary:
+def _write_config(root: Path, name: str, out_dir: Path, trust_pickle: bool = False,
+                  origin: dict | None = None) -> ConfigSummary:
     path = find_response_file(root, name, trust_pickle=trust_pickle)
     raw = read_table(path, trust_pickle=trust_pickle)
     trials, notes = canonicalize(raw, source=str(path), passed_checks_default=PASSED_CHECKS_DEFAULT[name])
@@ -213,7 +216,7 @@ def _write_config(root: Path, name: str, out_dir: Path, trust_pickle: bool = Fal
     target = out_dir / DATA_DIR / f"{name}.parquet"
     target.unlink(missing_ok=True)
     if len(table):
-        write_parquet(table, target)
+        write_parquet(table, target, origin=origin)
     main = trials[~trials["is_demo"].fillna(False) & ~trials["catch_trial"].fillna(False)]
     return ConfigSummary(
         name=name,
@@ -241,11 +244,31 @@ def with_extra_columns(trials: pd.DataFrame, raw: pd.DataFrame) -> tuple[pd.Data
     return pd.concat([trials, extra], axis=1), extras
 
 
-def write_parquet(table: pd.DataFrame, target: Path) -> None:
-    """Write a table to parquet atomically (via a .part file)."""
+def write_parquet(table: pd.DataFrame, target: Path, *, origin: dict | None = None) -> None:
+    """Write a table to parquet atomically (via a .part file); `origin` goes into the file's metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     part = target.with_name(target.name + ".part")
-    table.to_parquet(part, index=False)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    if origin is not None:
+        metadata = dict(arrow.schema.metadata or {})
+        metadata[ORIGIN_KEY.encode()] = json.dumps(origin).encode()
+        arrow = arrow.replace_schema_metadata(metadata)
+    pq.write_table(arrow, part)
     os.replace(part, target)
+
+
+def parquet_origin(path: Path) -> dict:
+    """The `imibench_origin` block written into a parquet file's metadata by push-to-hub ({} when absent)."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        origin = json.loads(metadata.get(ORIGIN_KEY.encode(), b"{}"))
+    except (OSError, ValueError):
+        return {}
+    return origin if isinstance(origin, dict) else {}
 
 
 def _copy_image_data(root: Path, out_dir: Path) -> list[str]:
