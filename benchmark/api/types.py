@@ -84,8 +84,8 @@ class ExclusionReport(_Frozen):
             f"  excluded demo trials: {self.n_demo}",
             f"  excluded catch trials: {self.n_catch}",
             f"  excluded trials of participants who failed the checks: {self.n_failed_checks}",
-            f"  {verb} trials of repeat participants (multi_participation): {self.n_repeat} "
-            f"({self.n_repeat_participants} participants)",
+            (f"  {verb} trials of repeat participants (multi_participation): {self.n_repeat} "
+             f"({self.n_repeat_participants} participants)"),
             f"rows kept: {self.n_rows_out} ({self.n_participants_out} participants)",
         ]
 

@@ -14,8 +14,14 @@ from benchmark.api.errors import ConfigError, SourceUnavailableError
 from benchmark.data.selection import check_modes, parse_list
 from benchmark.data.sources import RESPONSE_FILES, LoadedTrials, load_trials
 from benchmark.data.stimuli import IMAGENET_ENV
-from benchmark.data.stimulus_check import FileCheck, check_files, format_check, missing_files_error, \
-    split_available, task_paths
+from benchmark.data.stimulus_check import (
+    FileCheck,
+    check_files,
+    format_check,
+    missing_files_error,
+    split_available,
+    task_paths,
+)
 from benchmark.data.summary import format_paper_table, format_summary, paper_table, plot_summary, summarize
 
 FORMATS = ("text", "csv", "json", "markdown")

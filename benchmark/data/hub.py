@@ -68,7 +68,7 @@ def load_from_hub(
         release_root=release_root_of(local_folder) if local_folder.is_dir() else None,
         revision=resolved,
         files=files,
-        notes=tuple([*([config_note] if config_note else []), *notes]),
+        notes=(*([config_note] if config_note else []), *notes),
         origin=origin_for(f"hf:{repo_id}", resolved, simulator=simulator),
     )
 

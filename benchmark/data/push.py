@@ -199,10 +199,10 @@ def _release_root(release: LoadedTrials | Path | str) -> Path:
 
 def _simulated_section(simulator: dict) -> list[str]:
     return [
-        "**These responses are simulated** by imi-bench's planted-observer simulator "
-        f"(seed {simulator.get('seed')}, version {simulator.get('version')}), not collected from people. "
-        "Loaders read them as simulated (`imibench_origin` in this card's metadata) and never rank them beside "
-        "real human data.",
+        ("**These responses are simulated** by imi-bench's planted-observer simulator "
+         f"(seed {simulator.get('seed')}, version {simulator.get('version')}), not collected from people. "
+         "Loaders read them as simulated (`imibench_origin` in this card's metadata) and never rank them beside "
+         "real human data."),
         "",
     ]
 

@@ -148,8 +148,8 @@ def imagenet_hint(imagenet_root: Path | None) -> str:
 
 def format_check(check: FileCheck, unavailable: Sequence[Unavailable] = ()) -> str:
     """A report of a file check: counts, then every missing and unreadable file."""
-    lines = [f"Checked {check.n_files} stimulus file(s): {len(check.missing)} missing, "
-             f"{len(check.unreadable)} unreadable."]
+    lines = [(f"Checked {check.n_files} stimulus file(s): {len(check.missing)} missing, "
+              f"{len(check.unreadable)} unreadable.")]
     lines += [f"unavailable: {u.line()}" for u in unavailable]
     lines += [f"missing: {p}" for p in check.missing]
     lines += [f"unreadable: {p} ({why})" for p, why in check.unreadable]

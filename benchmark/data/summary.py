@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.api.errors import DataValidationError
-from benchmark.api.types import HumanDataOrigin, ExclusionReport, NoiseCeiling
+from benchmark.api.types import ExclusionReport, HumanDataOrigin, NoiseCeiling
 from benchmark.data.aggregate import binomial_ceiling, model_accuracy, split_half_ceiling, unit_accuracy
 from benchmark.data.exclusions import apply_exclusions
 from benchmark.data.selection import base_model_of, select_trials

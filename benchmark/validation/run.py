@@ -121,10 +121,9 @@ def prepare_data(config: ValidationConfig) -> PreparedData:
     """Load and summarise the human data and build the units (with activation maps for a simulated release)."""
     from benchmark.data.sources import load_trials
     from benchmark.data.stimuli import StimulusIndex
+    from benchmark.data.stimulus_check import check_files, missing_files_error, split_available, task_paths
     from benchmark.data.summary import summarize
     from benchmark.proxies.units import build_units
-
-    from benchmark.data.stimulus_check import check_files, missing_files_error, split_available, task_paths
 
     loaded = load_trials(config.source, responses=config.responses, progress=config.progress,
                          trust_pickle=config.trust_pickle)

@@ -135,8 +135,8 @@ def test_paper_table_formats(natural_only, fmt):
 
 def test_summary_filters_and_unit_table_links_hard_variants(natural_only, tmp_path):
     units = tmp_path / "units.csv"
-    code, out, _ = run_cli("data", "summary", "--source", str(natural_only.root), "--n-boot", "20", "--models",
-                           "resnet50,resnet50_hard85", "--modes", "natural", "--units-out", str(units))
+    code, _, _ = run_cli("data", "summary", "--source", str(natural_only.root), "--n-boot", "20", "--models",
+                         "resnet50,resnet50_hard85", "--modes", "natural", "--units-out", str(units))
     assert code == 0
     table = pd.read_csv(units)
     assert set(table["model"]) == {"resnet50", "resnet50_hard85"}
@@ -299,9 +299,9 @@ def test_fit_with_model_filter(full, tmp_path):
     from benchmark.proxies.fitted import load_fitted_proxy
 
     target = tmp_path / "mis.json"
-    code, stdout, err = run_cli("proxy", "fit", "--source", str(full.root), "--imagenet-root",
-                                str(full.imagenet_root), "--metric", "mis-pixel", "--n-boot", "0", "--out",
-                                str(target), "--no-progress", "--models", "googlenet,resnet50,clip-resnet50")
+    code, _, err = run_cli("proxy", "fit", "--source", str(full.root), "--imagenet-root",
+                           str(full.imagenet_root), "--metric", "mis-pixel", "--n-boot", "0", "--out",
+                           str(target), "--no-progress", "--models", "googlenet,resnet50,clip-resnet50")
     assert code == 0, err
     _, record = load_fitted_proxy(target)
     assert record.validation["n_units"] == 18 and record.validation["n_models"] == 3
