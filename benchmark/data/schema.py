@@ -122,7 +122,8 @@ def validate_trials(df: pd.DataFrame, *, source: str = "trial table") -> None:
         )
     if problems:
         raise DataValidationError(
-            f"{source}: {len(problems)} problem(s) found; nothing was dropped.\n  - " + "\n  - ".join(problems)
+            f"{source}: {len(problems)} problem(s) found, nothing was dropped: " + "; ".join(problems)
+            + ". Fix those rows, or load the release's original response files."
         )
 
 

@@ -185,8 +185,8 @@ def test_missing_structure_on_a_kept_row_names_the_rows(natural_only, tmp_path):
 
     root = _copy_with(natural_only, tmp_path, blank_model)
     code, _, err = run_cli("data", "summary", "--source", str(root))
-    assert code == 2
-    assert "column 'model': missing value on a non-demo trial" in err and "rows [" in err and "Traceback" not in err
+    line = one_line_error(err)
+    assert code == 2 and "column 'model': missing value on a non-demo trial" in line and "rows [" in line
 
 
 # ----------------------------------------------------------------------------------------------- pickles
@@ -394,3 +394,29 @@ def test_simulated_release_stays_simulated_through_the_hub(sim_release, tmp_path
     assert again.origin is not None and again.origin.is_simulated and again.origin.simulator["seed"] == 0
     table = load_trials(str(hub / "data" / "main.parquet"))  # a lone parquet file keeps the mark too
     assert table.origin is not None and table.origin.is_simulated and table.origin.simulator["seed"] == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "pickle", "hub"])
+def test_validate_and_fit_from_every_source_kind(natural_only, tmp_path, kind):
+    from benchmark.proxies.fitted import load_fitted_proxy
+
+    flags: tuple[str, ...] = ()
+    if kind == "csv":
+        source = str(natural_only.root)
+    elif kind == "pickle":
+        root = tmp_path / "release"
+        shutil.copytree(natural_only.root, root, ignore=shutil.ignore_patterns("*.csv"))
+        source, flags = str(root), ("--trust-pickle",)
+    else:
+        from benchmark.data.push import build_hub_folder
+
+        source = f"hf:{build_hub_folder(natural_only.root, tmp_path / 'hub')}"
+    common = ("--source", source, "--imagenet-root", str(natural_only.imagenet_root), "--n-boot", "0",
+              "--no-progress", *flags)
+    code, stdout, err = run_cli("proxy", "validate", *common, "--metrics", "mis-pixel", "--out", str(tmp_path / "v"))
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "v" / "comparison.csv")["n_units"].tolist() == [18]
+    code, _, err = run_cli("proxy", "fit", *common, "--metric", "mis-pixel", "--out", str(tmp_path / "f.json"))
+    assert code == 0, err
+    _, record = load_fitted_proxy(tmp_path / "f.json")
+    assert record.validation["n_units"] == 18
