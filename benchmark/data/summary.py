@@ -97,7 +97,8 @@ def _model_ceiling(trials: pd.DataFrame, mode: str, *, n_splits: int, seed: int)
 
 def format_summary(summary: HumanDataSummary) -> str:
     """The summary as plain-text tables."""
-    lines = [f"Source: {summary.source}", origin_line(summary.origin), *summary.exclusions.lines()]
+    lines = [f"Source: {summary.source}", *([origin_line(summary.origin)] if summary.origin else []),
+             *summary.exclusions.lines()]
     lines += [f"note: {n}" for n in summary.notes]
     table = summary.models.copy()
     table["accuracy (95% CI)"] = [
@@ -141,7 +142,8 @@ def plot_summary(summary: HumanDataSummary, path: str | Path) -> Path:
         ax_hist.hist(summary.units.loc[summary.units["mode"] == mode, "accuracy"], bins=20, range=(0, 1), alpha=0.6,
                      label=mode)
     ax_bar.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax_bar.set(xticks=x, ylabel="human 2-AFC accuracy", ylim=(0.4, 1.0), title="Accuracy per model (95% CI)")
+    who = summary.origin.label if summary.origin is not None else "human"
+    ax_bar.set(xticks=x, ylabel=f"{who} 2-AFC accuracy", ylim=(0.4, 1.0), title="Accuracy per model (95% CI)")
     ax_bar.set_xticklabels(names, rotation=30, ha="right")
     ax_bar.legend()
     ax_hist.axvline(0.5, color="grey", lw=0.8, ls="--")
@@ -157,10 +159,8 @@ def plot_summary(summary: HumanDataSummary, path: str | Path) -> Path:
     return path
 
 
-def origin_line(origin: HumanDataOrigin | None) -> str:
+def origin_line(origin: HumanDataOrigin) -> str:
     """One line saying whether the responses are real (release and revision) or simulated (seed, version)."""
-    if origin is None:
-        return "Human data: origin unknown"
     if origin.is_simulated:
         sim = origin.simulator or {}
         return (f"SIMULATED humans (imibench data simulate, seed {sim.get('seed')}, version {sim.get('version')}): "
