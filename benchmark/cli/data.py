@@ -116,8 +116,9 @@ def run_summary(args: argparse.Namespace) -> int:
     summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, n_boot=args.n_boot, seed=args.seed,
                         models=parse_list(args.models, "models"), modes=check_modes(parse_list(args.modes, "modes")),
                         keep_repeats=args.keep_repeat_participants, origin=loaded.origin)
-    stimuli = _stimulus_lines(loaded, summary.units, args) if args.imagenet_root or os.environ.get(IMAGENET_ENV) \
-        else []
+    # With --imagenet-root (or the variable, for a source that has stimuli) the stimuli are checked too.
+    wanted = args.imagenet_root is not None or (os.environ.get(IMAGENET_ENV) and loaded.release_root is not None)
+    stimuli = _stimulus_lines(loaded, summary.units, args) if wanted else []
     if args.format != "text":
         print(format_paper_table(paper_table(summary), args.format))
         return 0
@@ -134,15 +135,15 @@ def run_summary(args: argparse.Namespace) -> int:
 
 def _stimulus_lines(loaded: LoadedTrials, units: pd.DataFrame, args: argparse.Namespace) -> list[str]:
     """Check the summarised units' stimulus files (an error when any is missing); lines saying what was checked."""
-    check, unavailable = _check_stimuli(loaded, units, args, decode=False, progress=False)
+    check, unavailable, root = _check_stimuli(loaded, units, args, decode=False, progress=False)
     if not check.ok:
-        raise missing_files_error(check, args.imagenet_root)
+        raise missing_files_error(check, root)
     return [f"Stimuli: all {check.n_files} files of the summarised units are present."] + [
         f"Stimuli unavailable: {u.line()}" for u in unavailable]
 
 
 def _check_stimuli(loaded: LoadedTrials, units: pd.DataFrame, args: argparse.Namespace, *, decode: bool,
-                   progress: bool) -> tuple[FileCheck, list]:
+                   progress: bool) -> tuple[FileCheck, list, Path]:
     from benchmark.data.stimuli import StimulusIndex
 
     if loaded.release_root is None:
@@ -155,7 +156,7 @@ def _check_stimuli(loaded: LoadedTrials, units: pd.DataFrame, args: argparse.Nam
                                          modes=parse_list(args.modes, "modes"))
     rows = table[["model", "layer", "channel", "mode"]].itertuples(index=False)
     paths = task_paths(t for r in rows for t in index.unit_tasks(r.model, r.layer, int(r.channel), r.mode))
-    return check_files(paths, decode=decode, progress=progress), unavailable
+    return check_files(paths, decode=decode, progress=progress), unavailable, index.imagenet_root
 
 
 def run_check_stimuli(args: argparse.Namespace) -> int:
@@ -168,11 +169,11 @@ def run_check_stimuli(args: argparse.Namespace) -> int:
     kept, _ = apply_exclusions(loaded.trials, keep_repeats=args.keep_repeat_participants)
     kept = select_trials(kept, models=parse_list(args.models, "models"),
                          modes=check_modes(parse_list(args.modes, "modes")), source=loaded.source)
-    check, unavailable = _check_stimuli(loaded, units_of(kept), args, decode=not args.no_decode,
-                                        progress=not args.no_progress)
+    check, unavailable, root = _check_stimuli(loaded, units_of(kept), args, decode=not args.no_decode,
+                                              progress=not args.no_progress)
     print(format_check(check, unavailable))
     if not check.ok:
-        print(f"imibench: error: {missing_files_error(check, args.imagenet_root)}", file=sys.stderr)
+        print(f"imibench: error: {missing_files_error(check, root)}", file=sys.stderr)
         return 1
     return 0
 

@@ -94,7 +94,7 @@ def _config_name(repo_id: str, revision: str | None, responses: str) -> tuple[st
     """The config to load for `responses`: the same name, or a single-config dataset's only config as `main`."""
     try:
         names = datasets.get_dataset_config_names(repo_id, revision=revision)
-    except (*UNREACHABLE_ERRORS, ValueError, HFValidationError):
+    except (*UNREACHABLE_ERRORS, OSError, ValueError, HFValidationError):
         return responses, None  # _load_split reports the problem with its own message
     if responses in names or len(names) != 1:
         return responses, None
