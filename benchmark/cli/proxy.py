@@ -26,7 +26,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
     validate.add_argument("--seed", type=int, default=0)
     validate.add_argument("--out", type=Path, help="write DIR/<metric>/report.json + validation.png, "
-                                                   "DIR/comparison.csv, DIR/comparison.png, DIR/report.json")
+                                                   "DIR/comparison.csv, DIR/comparison.png, DIR/report.json, DIR/unavailable.csv")
     validate.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_filter_arguments(validate)
     validate.set_defaults(func=run_validate)

@@ -139,7 +139,7 @@ def prepare_data(config: ValidationConfig) -> PreparedData:
     table, unavailable = split_available(index, summary.units, models=config.models, modes=config.modes)
     rows = table[["model", "layer", "channel", "mode"]].itertuples(index=False)
     check = check_files(task_paths(t for r in rows for t in index.unit_tasks(r.model, r.layer, int(r.channel),
-                                                                            r.mode)))
+                                                                            r.mode)), progress=config.progress)
     if not check.ok:  # every requested metric needs every image: stop before any runs
         raise missing_files_error(check, index.imagenet_root)
     maps, maps_name = _activation_map_source(loaded.release_root)
@@ -233,7 +233,8 @@ def run_validation(config: ValidationConfig, prepared: PreparedData | None = Non
                                        progress=config.progress, name=name, **options))
     reports += [_skipped_report(name, cls, reason, config, prepared.data) for name, cls, reason in skipped]
     if config.out is not None:
-        write_outputs(reports, config, wall_time_s=time.perf_counter() - start, data=prepared.data)
+        write_outputs(reports, config, wall_time_s=time.perf_counter() - start, data=prepared.data,
+                      unavailable=prepared.unavailable)
     return reports
 
 
@@ -253,9 +254,11 @@ def metric_folder(name: str) -> str:
 
 
 def write_outputs(
-    reports: Sequence[MetricReport], config: ValidationConfig, *, wall_time_s: float, data: DataProvenance
+    reports: Sequence[MetricReport], config: ValidationConfig, *, wall_time_s: float, data: DataProvenance,
+    unavailable: Sequence[Any] = (),
 ) -> dict[str, Path]:
-    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json."""
+    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json
+    and DIR/unavailable.csv (models/modes left out for lack of stimuli)."""
     from benchmark.validation.plots import plot_validation
 
     if config.out is None:
@@ -268,6 +271,10 @@ def write_outputs(
         if report.status == "ok":
             written[f"{report.metric.name}/validation.png"] = plot_validation(report, folder / "validation.png")
     written["comparison.csv"] = _write_csv(comparison_table(reports), out / "comparison.csv")
+    if unavailable:  # models / modes left out for lack of stimuli, with the reason
+        rows = pd.DataFrame([{"model": u.model, "mode": u.mode, "n_units": u.n_units, "reason": u.reason}
+                             for u in unavailable])
+        written["unavailable.csv"] = _write_csv(rows, out / "unavailable.csv")
     if any(r.status == "ok" for r in reports):
         written["comparison.png"] = plot_validation(list(reports), out / "comparison.png")
     run = ValidationReport(

@@ -260,6 +260,8 @@ def test_validate_runs_natural_only_without_optimized_stimuli_or_hard_variants(n
     table = pd.read_csv(out / "comparison.csv")
     assert table["mode"].tolist() == ["natural"] and table["n_units"].tolist() == [18]
     assert (out / "mis-pixel" / "report.json").is_file()
+    left_out = pd.read_csv(out / "unavailable.csv")
+    assert sorted(left_out["model"]) == ["clip-resnet50_hard95", "resnet50_hard85"] and set(left_out["n_units"]) == {6}
 
 
 def test_named_models_or_modes_without_stimuli_are_errors(natural_only, full):
@@ -410,7 +412,7 @@ def test_validate_and_fit_from_every_source_kind(natural_only, tmp_path, kind):
         source = f"hf:{build_hub_folder(natural_only.root, tmp_path / 'hub')}"
     common = ("--source", source, "--imagenet-root", str(natural_only.imagenet_root), "--n-boot", "0",
               "--no-progress", *flags)
-    code, stdout, err = run_cli("proxy", "validate", *common, "--metrics", "mis-pixel", "--out", str(tmp_path / "v"))
+    code, _, err = run_cli("proxy", "validate", *common, "--metrics", "mis-pixel", "--out", str(tmp_path / "v"))
     assert code == 0, err
     assert pd.read_csv(tmp_path / "v" / "comparison.csv")["n_units"].tolist() == [18]
     code, _, err = run_cli("proxy", "fit", *common, "--metric", "mis-pixel", "--out", str(tmp_path / "f.json"))
