@@ -1,4 +1,4 @@
-"""The published exclusions: demo trials, catch trials, and participants who failed the checks."""
+"""The published exclusions: demo trials, catch trials, participants who failed the checks, repeat participants."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from benchmark.api.types import ExclusionReport
 
 
 def apply_exclusions(trials: pd.DataFrame, *, keep_repeats: bool = False) -> tuple[pd.DataFrame, ExclusionReport]:
-    """Drop demo trials, catch trials, trials of participants who failed the checks and, unless `keep_repeats`,
-    of repeat participants (`multi_participation`, as the authors did); count each reason."""
+    """Drop demo and catch trials and those of participants who failed the checks or took part twice; count each.
+
+    Repeat participants (`multi_participation`) are dropped as the authors did, unless `keep_repeats`.
+    """
     demo = _flag(trials["is_demo"])
     catch = (_flag(trials["catch_trial"]) | _flag(trials["mode"] == "catch_trial")) & ~demo
     failed = ~_flag(trials["passed_checks"]) & ~demo & ~catch

@@ -140,8 +140,10 @@ def origin_for(
     source: str, revision: str | None, *, release_root: Path | None = None,
     simulator: dict[str, str | int | float | None] | None = None,
 ) -> HumanDataOrigin:
-    """HumanDataOrigin of loaded data: simulated when the release carries the simulator's mark (or `simulator`
-    is given, e.g. from a Hub card), real otherwise."""
+    """HumanDataOrigin of loaded data: simulated when marked so (release folder, Hub card, parquet), else real.
+
+    The mark is the simulator's simulation/truth.csv in `release_root`, or `simulator` read from a card or file.
+    """
     if simulator is None and is_simulated_release(release_root):
         simulator = simulator_of(Path(str(release_root)))
     if simulator is not None:
