@@ -185,6 +185,10 @@ def run_entry(
         try:
             with _heartbeat(queue, entry, heartbeat_s, lost), capture_output(log):
                 guard("prepare")
+                if entry.checks.get("public"):  # a stranger's spec: its sources are checked again on this machine
+                    from benchmark.submissions.public import recheck_public_sources
+
+                    recheck_public_sources(entry.spec)
                 prepare_attempt(paths)
                 score_spec = entry.spec.score_spec(proxy=proxy, out=paths.staged, work_dir=paths.work_dir)
                 logger.info("score spec: %s", score_spec.model_dump_json())
