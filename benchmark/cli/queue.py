@@ -37,7 +37,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--once", action="store_true", help="process at most one entry, then exit")
     run.add_argument("--max-jobs", type=int, help="exit after this many entries (default: run until Ctrl-C)")
     run.add_argument("--stale-after", type=float, metavar="S",
-                     help="requeue RUNNING entries without a heartbeat for S seconds (default: 10 x --heartbeat)")
+                     help="requeue RUNNING entries without a heartbeat for S seconds (default: 10 x --heartbeat, "
+                          "i.e. 300); entries of dead workers on this host are requeued at start without waiting")
     run.add_argument("--work", type=Path, metavar="DIR",
                      help="work folders of the runs, <id>/attempt-N-CLAIM (default: RESULTS/.work)")
     run.add_argument("--heartbeat", type=float, default=30.0, metavar="S", help="heartbeat interval (default: 30)")

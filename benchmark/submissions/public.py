@@ -229,6 +229,8 @@ def validate_public_submission(
                 f"Model {spec.model!r} has about {n_parameters / 1e6:.0f} M parameters, over this leaderboard's "
                 f"limit of {config.max_parameters / 1e6:.0f} M for public submissions. Ask the operator to score it."
             )
+    if check_model and hub_dataset_id(spec.images) is not None:
+        check_hub_dataset_loads(spec)
     try:
         validated = validate_submission(spec, queue=queue, check_model=check_model, n_images=n_images,
                                         results_dir=results_dir, **checkers)
@@ -365,13 +367,33 @@ def check_units(units: Any, config: PublicConfig) -> None:
                                         f"{config.max_units} units for public submissions.")
 
 
+def hub_unavailable_message(images: str) -> str:
+    """The one message for any Hub dataset that cannot be used (it never says why, so it reveals nothing about
+    this machine's folders)."""
+    return (f"The image source {images!r} could not be loaded from the Hub (it does not exist, is private or gated, "
+            "has no such split or image column, or the Hub is unreachable).")
+
+
 def recheck_public_sources(spec: Any) -> None:
     """The worker's check of a public entry right before scoring: a Hub dataset id must not resolve to a folder of
     this machine (`datasets` would read a local folder of that name); the message does not say which."""
     dataset_id = hub_dataset_id(spec.images)
     if dataset_id is not None and Path(dataset_id).exists():
-        raise PublicSubmissionError(f"The image source {spec.images!r} could not be loaded from the Hub.")
+        raise PublicSubmissionError(hub_unavailable_message(spec.images))
     check_public_model(spec.model)
+
+
+def check_hub_dataset_loads(spec: Any) -> None:
+    """Open a public submission's Hub dataset; every failure (a local folder of that name included) is the same
+    message, so the answer is no oracle for this machine's folders."""
+    from benchmark.stimuli.sources import parse_image_source
+
+    try:
+        recheck_public_sources(spec)
+        parse_image_source(spec.images)
+    except Exception as err:  # noqa: BLE001 - one answer for every failure, by design; the detail goes to the log
+        logger.info("public Hub dataset %s refused: %s: %s", spec.images, type(err).__name__, err)
+        raise PublicSubmissionError(hub_unavailable_message(spec.images), detail=str(err)) from None
 
 
 def estimate_parameters(model_spec: Any) -> int:

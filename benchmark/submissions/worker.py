@@ -211,6 +211,8 @@ def run_entry(
             paths.staged.unlink(missing_ok=True)
             record_transition(queue.release, entry, f"worker {entry.worker} was interrupted")
             raise
+        finally:
+            remove_attempt_locks(paths)
         outcome = record_transition(queue.finish, entry, paths.result, staged=staged)
         if outcome.state is State.FINISHED:
             log.write(f"\n{now_iso()} FINISHED: {paths.result}\n")
@@ -218,6 +220,15 @@ def run_entry(
             log.write(f"\n{now_iso()} STOPPED: the claim was lost before the result was published\n")
             staged.unlink(missing_ok=True)
     return outcome
+
+
+def remove_attempt_locks(paths: AttemptPaths) -> None:
+    """Delete the lock files the scoring run left beside this attempt's staging file and work folder (both are
+    unique to the claim, so no other run can be using them)."""
+    from benchmark.scoring.runlock import lock_path
+
+    for path in (paths.staged, paths.work_dir):
+        lock_path(path).unlink(missing_ok=True)
 
 
 def call_score_fn(score_fn: ScoreFn, spec: ScoreSpec, guard: Callable[[str], None]) -> Path:

@@ -178,3 +178,17 @@ def test_worker_rechecks_a_public_hub_dataset_that_names_a_local_folder(tmp_path
     assert not (tmp_path / "r" / f"{entry.id}.json").exists()
     assert socket.gethostname()  # the worker ran on this host
     assert queue.get(entry.id).state is State.FAILED
+
+
+def test_hub_dataset_answer_is_the_same_for_a_local_folder_and_a_missing_dataset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    (tmp_path / "srv" / "private").mkdir(parents=True)
+    messages = []
+    for dataset in ("srv/private", "srv/missing"):  # same length: the same answer, character for character
+        with pytest.raises(PublicSubmissionError) as info:
+            validate_public_submission({**BASE, "images": f"hf:{dataset}"}, queue=tmp_path / "q",
+                                       config=PublicConfig(), model_checker=lambda *a: pytest.fail("ran"))
+        messages.append(info.value.public_message.replace(dataset, "D"))
+    assert messages[0] == messages[1] and "could not be loaded from the Hub" in messages[0]
