@@ -166,3 +166,20 @@ def test_result_files_are_never_duplicated_under_concurrent_workers(tmp_path):
     assert {e.id for e in queue.entries(State.FINISHED)} == ids
     assert sorted(p.name for p in (tmp_path / "r").glob("*.json")) == sorted(f"{i}.json" for i in ids)
     assert not list((tmp_path / "r").glob(".*.staging"))
+
+
+def test_real_scoring_run_by_the_worker_leaves_only_its_result_and_work_folder(tmp_path, fitted_proxy):
+    from tests.fast_spec import FAST_SPEC
+
+    queue = SubmissionQueue(tmp_path / "q")
+    fields = {k: v for k, v in FAST_SPEC.items() if k not in ("device",)}
+    entry = queue.enqueue(make_spec(**fields), key="k")
+    report = run_worker(queue, results_dir=tmp_path / "results", once=True, proxy=str(fitted_proxy))
+    (done,) = report.finished
+    results = tmp_path / "results"
+    assert sorted(p.name for p in results.iterdir()) == [".work", f"{entry.id}.json"]  # no lock, staging or tmp
+    result = read_result(done.result_path)
+    stimuli = results / result.protocol.image_source.stimuli_dir
+    assert stimuli.is_dir() and stimuli.is_relative_to(results / ".work" / entry.id)
+    assert not list(results.rglob("*.lock")) and not list(results.rglob("*.staging"))
+    assert result.provenance.wall_time_s > 0
