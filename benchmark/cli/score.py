@@ -67,6 +67,7 @@ def _spec_from_result(path: Path) -> dict:
     spec = dict(read_result(path).submission.spec)
     spec.pop("metadata", None)  # leaderboard metadata the queue adds; not a scoring field
     spec.pop("out", None)
+    spec.pop("work_dir", None)  # a result file may come from elsewhere: it never chooses where this run writes
     return spec
 
 

@@ -248,13 +248,16 @@ def default_score_fn(spec: ScoreSpec, before_stage: Callable[[str], None] | None
 
 
 def annotate_result(path: Path, spec: SubmissionSpec, *, entry_id: str, key: str) -> Path:
-    """Validate the result file and add the submission's public metadata under `submission.spec.metadata`."""
+    """Validate the result file, add the submission's public metadata under `submission.spec.metadata` and drop the
+    worker's paths (`out`, `work_dir`) from the recorded spec."""
     result = read_result(path)
     metadata: dict[str, Any] = {k: getattr(spec, k) for k in PUBLIC_METADATA if getattr(spec, k) is not None}
     metadata["name"] = spec.display_name
     metadata["queue_id"] = entry_id
     metadata["key"] = key
-    submission = result.submission.model_copy(update={"spec": {**result.submission.spec, "metadata": metadata}})
+    # The worker's own paths (staging file, attempt folder) mean nothing to a reader of the published file.
+    spec_fields = {k: v for k, v in result.submission.spec.items() if k not in ("out", "work_dir")}
+    submission = result.submission.model_copy(update={"spec": {**spec_fields, "metadata": metadata}})
     return write_result(result.model_copy(update={"submission": submission}), path)
 
 

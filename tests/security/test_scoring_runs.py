@@ -167,3 +167,15 @@ def test_corrupt_image_advice_works_with_the_checkpoint(tmp_path):
     assert load_checkpoint(CheckpointConfig(path), old) is not None  # restoring the file resumes
     Path(message.split("delete ")[1].split(" and run")[0]).unlink()  # following the advice
     assert load_checkpoint(CheckpointConfig(path), new) is None  # a fresh start, no error
+
+
+def test_a_result_file_from_elsewhere_never_chooses_where_a_rerun_writes(tmp_path):
+    from benchmark.results.io import write_result
+    from tests.submissions import make_result
+
+    result = make_result()
+    crafted = result.model_copy(update={"submission": result.submission.model_copy(update={"spec": {
+        **FAST_SPEC, "proxy": "p.json", "out": "/etc/cron.d/x.json", "work_dir": "/etc/cron.d"}})})
+    path = write_result(crafted, tmp_path / "crafted.json")
+    spec = build_spec(score_args(argv=["--from-result", str(path)]))
+    assert spec.out is None and spec.work_dir is None

@@ -183,3 +183,4 @@ def test_real_scoring_run_by_the_worker_leaves_only_its_result_and_work_folder(t
     assert stimuli.is_dir() and stimuli.is_relative_to(results / ".work" / entry.id)
     assert not list(results.rglob("*.lock")) and not list(results.rglob("*.staging"))
     assert result.provenance.wall_time_s > 0
+    assert "out" not in result.submission.spec and "work_dir" not in result.submission.spec  # no worker paths
