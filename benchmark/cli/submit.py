@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmark.submissions.queue import SubmissionQueue
 
 DEFAULT_QUEUE = Path("submissions/queue")
 
@@ -50,7 +54,7 @@ def run_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_public(args: argparse.Namespace, queue) -> int:  # noqa: ANN001 - SubmissionQueue (imported lazily)
+def _run_public(args: argparse.Namespace, queue: SubmissionQueue) -> int:
     """`submit --public`: read the spec as plain data and hand it to the public entry point."""
     from benchmark.api.errors import ConfigError
     from benchmark.scoring.spec import read_spec_mapping

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from filelock import FileLock, Timeout
 
@@ -83,7 +83,7 @@ class AttemptClock:
         self._lock = threading.Lock()
         self._done = False
 
-    def __enter__(self) -> AttemptClock:
+    def __enter__(self) -> Self:
         self._record()
         self._thread.start()
         return self

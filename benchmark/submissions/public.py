@@ -48,13 +48,19 @@ import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark.api.errors import ConfigError, ImiBenchError
+
+if TYPE_CHECKING:  # the form imports this module for the rate limit: keep torch and the model code out of it
+    from benchmark.models.spec import ModelSpec
+    from benchmark.submissions.queue import QueueEntry, SubmissionQueue
+    from benchmark.submissions.spec import SubmissionSpec
+    from benchmark.submissions.validate import ValidatedSubmission
 
 logger = logging.getLogger(__name__)
 
@@ -186,13 +192,13 @@ def _read_rate_state(path: Path) -> dict[str, list[float]]:
 def validate_public_submission(
     fields: Mapping[str, Any],
     *,
-    queue: Any,
+    queue: SubmissionQueue | str | Path,
     config: PublicConfig | None = None,
     check_model: bool = True,
     n_images: int = 4,
     results_dir: str | Path | None = None,
     **checkers: Any,
-) -> Any:
+) -> ValidatedSubmission:
     """Validate a stranger's flat submission mapping (form fields or a YAML mapping); returns the
     `ValidatedSubmission` ready for `SubmissionQueue.enqueue`. Every refusal is a PublicSubmissionError whose
     `public_message` names no server path. `checkers` pass on to `validate_submission` (tests)."""
@@ -239,8 +245,8 @@ def validate_public_submission(
     return validated
 
 
-def submit_public(fields: Mapping[str, Any], *, queue: Any, config: PublicConfig | None = None,
-                  rate_key: str | None = None, **options: Any) -> Any:
+def submit_public(fields: Mapping[str, Any], *, queue: SubmissionQueue | str | Path, config: PublicConfig | None = None,
+                  rate_key: str | None = None, **options: Any) -> QueueEntry:
     """Rate-limit (on `rate_key`, else the submitter field), validate and enqueue a public submission; returns
     the PENDING QueueEntry. The entry's checks record `public: true` (the worker re-checks its sources)."""
     from benchmark.submissions.queue import SubmissionQueue
@@ -374,7 +380,7 @@ def hub_unavailable_message(images: str) -> str:
             "has no such split or image column, or the Hub is unreachable).")
 
 
-def recheck_public_sources(spec: Any) -> None:
+def recheck_public_sources(spec: SubmissionSpec) -> None:
     """The worker's check of a public entry right before scoring: a Hub dataset id must not resolve to a folder of
     this machine (`datasets` would read a local folder of that name); the message does not say which."""
     dataset_id = hub_dataset_id(spec.images)
@@ -383,7 +389,7 @@ def recheck_public_sources(spec: Any) -> None:
     check_public_model(spec.model)
 
 
-def check_hub_dataset_loads(spec: Any) -> None:
+def check_hub_dataset_loads(spec: SubmissionSpec) -> None:
     """Open a public submission's Hub dataset; every failure (a local folder of that name included) is the same
     message, so the answer is no oracle for this machine's folders."""
     from benchmark.stimuli.sources import parse_image_source
@@ -396,7 +402,7 @@ def check_hub_dataset_loads(spec: Any) -> None:
         raise PublicSubmissionError(hub_unavailable_message(spec.images), detail=str(err)) from None
 
 
-def estimate_parameters(model_spec: Any) -> int:
+def estimate_parameters(model_spec: ModelSpec) -> int:
     """Parameters of the model's architecture, built on the meta device (no memory, no weights downloaded)."""
     import torch
 

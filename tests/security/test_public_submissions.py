@@ -102,7 +102,7 @@ def test_field_size_limits(tmp_path):
 
 
 def test_model_size_is_checked_on_the_meta_device_before_anything_is_built(tmp_path, monkeypatch):
-    import benchmark.models.adapters as adapters
+    from benchmark.models import adapters
 
     loads = []
     monkeypatch.setattr(adapters, "load_model", lambda *a, **k: loads.append(a))

@@ -56,10 +56,9 @@ def test_second_run_on_the_same_output_is_refused_clearly(tmp_path, fitted_proxy
 
 
 def test_lock_covers_the_work_folder_too(tmp_path):
-    with run_lock(tmp_path / "a.json", tmp_path / "work"):
-        with pytest.raises(ConfigError, match="writing the work folder"):
-            with run_lock(tmp_path / "b.json", tmp_path / "work"):
-                pass
+    held, other = (tmp_path / "a.json", tmp_path / "work"), (tmp_path / "b.json", tmp_path / "work")
+    with run_lock(*held), pytest.raises(ConfigError, match="writing the work folder"), run_lock(*other):
+        pass
     with run_lock(tmp_path / "b.json", tmp_path / "work"):  # released
         pass
 
