@@ -236,7 +236,11 @@ class SubmissionQueue:
         with self._locked():
             current = self._owned(entry, State.FINISHED, "finish")
             if staged is not None:
-                os.replace(staged, result_path)
+                try:
+                    os.replace(staged, result_path)
+                except OSError as err:  # e.g. the staged file vanished: the entry stays RUNNING, nothing published
+                    raise QueueStateError(f"Cannot finish {entry.id}: its staged result {staged} could not be "
+                                          f"moved to {result_path}: {err}") from None
             update = {"finished_at": now_iso(), "result_path": str(result_path), "reason": None}
             return self._move(current, State.FINISHED, update)
 
