@@ -102,12 +102,30 @@ def load_checkpoint(config: CheckpointConfig, fingerprint: Mapping[str, Any]) ->
         )
     saved = json.loads(payload["fingerprint"])
     wanted = canonical(fingerprint)
+    if saved != wanted and _image_set_changed(saved, wanted):
+        raise ConfigError(
+            f"The image set changed since the activation checkpoint {path} was written "
+            f"({_describe_difference(saved, wanted)}), e.g. a corrupt image was removed: the checkpoint's "
+            "activations belong to the old set, so the run cannot resume from it. To continue, either put a readable "
+            "image back under the removed file's name (the run then resumes from the checkpoint), or delete "
+            f"{path} and run the same command again (the activation pass restarts on the new image set)."
+        )
     if saved != wanted:
         raise ConfigError(
             f"Activation checkpoint {path} belongs to a different run: {_describe_difference(saved, wanted)}. "
             "Delete the checkpoint to start this run afresh, or give this run another checkpoint path."
         )
     return payload
+
+
+def _image_set_changed(saved: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether the only differences are in the image source's identity (its id list or size)."""
+    old, new = saved.get("run_info") or {}, wanted.get("run_info") or {}
+    image_keys = {"images", "n_images"}
+    others_equal = {k: v for k, v in saved.items() if k != "run_info"} == {
+        k: v for k, v in wanted.items() if k != "run_info"}
+    run_info_diff = {key for key in set(old) | set(new) if old.get(key) != new.get(key)}
+    return others_equal and bool(run_info_diff) and run_info_diff <= image_keys
 
 
 def canonical(fingerprint: Mapping[str, Any]) -> dict[str, Any]:

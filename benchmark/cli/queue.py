@@ -37,7 +37,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--once", action="store_true", help="process at most one entry, then exit")
     run.add_argument("--max-jobs", type=int, help="exit after this many entries (default: run until Ctrl-C)")
     run.add_argument("--stale-after", type=float, metavar="S",
-                     help="requeue RUNNING entries without a heartbeat for S seconds (default: 10 x --heartbeat)")
+                     help="requeue RUNNING entries without a heartbeat for S seconds (default: 10 x --heartbeat, "
+                          "i.e. 300); entries of dead workers on this host are requeued at start without waiting")
+    run.add_argument("--work", type=Path, metavar="DIR",
+                     help="work folders of the runs, <id>/attempt-N-CLAIM (default: RESULTS/.work)")
     run.add_argument("--heartbeat", type=float, default=30.0, metavar="S", help="heartbeat interval (default: 30)")
     run.add_argument("--poll", type=float, default=5.0, metavar="S", help="wait between polls when idle (default: 5)")
     run.add_argument("--max-attempts", type=int, default=3,
@@ -67,12 +70,18 @@ def run_status(args: argparse.Namespace) -> int:
         raise ConfigError(f"No queue at {args.queue}: submit a model with `imibench submit SPEC.yaml --queue "
                           f"{args.queue}` first, or pass the right --queue.")
     entries = queue.status()
+    quarantined = queue.quarantined()
     if not entries:
         print(f"The queue {args.queue} is empty.")
-        return 0
-    print(format_table(entries))
-    counts = {state: sum(e.state == state for e in entries) for state in ("PENDING", "RUNNING", "FINISHED", "FAILED")}
-    print("\n" + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    else:
+        print(format_table(entries))
+        counts = {state: sum(e.state == state for e in entries) for state in ("PENDING", "RUNNING", "FINISHED",
+                                                                               "FAILED")}
+        print("\n" + ", ".join(f"{n} {state}" for state, n in counts.items()))
+    if quarantined:
+        print(f"\n{len(quarantined)} unreadable request file(s) moved to {queue.root / 'quarantine'}:")
+        for item in quarantined:
+            print(f"  {item.name}: {_cut(item.reason, 200)}")
     return 0
 
 
@@ -91,7 +100,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         _refuse_ray_options(args)
         from benchmark.submissions.worker import run_worker
 
-        report = run_worker(args.queue, **common)
+        report = run_worker(args.queue, **common, work_root=getattr(args, "work", None))
     print(f"Worker {report.worker}: {len(report.finished)} finished, {len(report.failed)} failed, "
           f"{len(report.requeued)} stale entries requeued.")
     for entry in report.failed:

@@ -30,13 +30,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-workers", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", type=Path, help="result file (default results/<submission id>.json)")
+    parser.add_argument("--checkpoint-every", type=int, metavar="N",
+                        help="checkpoint the activation pass every N batches (default 50); a killed run resumes "
+                             "from its last checkpoint")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
 
 def build_spec(args: argparse.Namespace):  # noqa: ANN201 - returns ScoreSpec (imported lazily)
-    """The ScoreSpec from a spec file, a result file or flags; flags override the file's fields."""
-    from benchmark.scoring.spec import load_spec, parse_spec
+    """The ScoreSpec from a spec file, a result file or flags; flags override the file's fields, and the merged
+    fields are validated once (so a flag may supply what the file lacks, e.g. --proxy)."""
+    from benchmark.scoring.spec import parse_spec, read_spec_mapping
 
     sources = [s for s in (args.spec, args.from_result, args.model) if s is not None]
     if args.spec is not None and args.from_result is not None:
@@ -44,12 +48,16 @@ def build_spec(args: argparse.Namespace):  # noqa: ANN201 - returns ScoreSpec (i
     if not sources:
         raise ConfigError("Nothing to score: pass a spec file, --from-result RESULT.json, or --model and --proxy.")
     if args.spec is not None:
-        data = load_spec(args.spec).model_dump(exclude_none=True)
+        data = read_spec_mapping(args.spec, what="Score spec", hint="Pass a YAML file or use `imibench score --model`.")
     elif args.from_result is not None:
         data = _spec_from_result(args.from_result)
     else:
         data = {}
-    data.update(_flag_overrides(args))
+    overrides = _flag_overrides(args)
+    for nested in ("units", "protocol"):  # a flag changes one field of a nested section, not the whole section
+        if nested in overrides and isinstance(data.get(nested), dict):
+            overrides[nested] = {**data[nested], **overrides[nested]}
+    data.update(overrides)
     return parse_spec(data, origin=str(args.spec or args.from_result or "command line"))
 
 
@@ -59,6 +67,7 @@ def _spec_from_result(path: Path) -> dict:
     spec = dict(read_result(path).submission.spec)
     spec.pop("metadata", None)  # leaderboard metadata the queue adds; not a scoring field
     spec.pop("out", None)
+    spec.pop("work_dir", None)  # a result file may come from elsewhere: it never chooses where this run writes
     return spec
 
 
@@ -67,6 +76,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
         "model": args.model, "weights_sha256": args.weights_sha256, "images": args.images, "proxy": args.proxy,
         "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size, "num_workers": args.num_workers,
         "seed": args.seed, "out": str(args.out) if args.out else None,
+        "checkpoint_every": getattr(args, "checkpoint_every", None),
     }
     data = {k: v for k, v in flat.items() if v is not None}
     if args.no_pretrained:

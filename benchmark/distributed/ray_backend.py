@@ -54,6 +54,8 @@ from benchmark.submissions.queue import (
 )
 from benchmark.submissions.worker import (
     DEFAULT_RESULTS_DIR,
+    WORK_SUBDIR,
+    AttemptPaths,
     ScoreFn,
     WorkerReport,
     check_worker_args,
@@ -61,6 +63,8 @@ from benchmark.submissions.worker import (
     annotate_result,
     capture_output,
     default_score_fn,
+    prepare_attempt,
+    remove_attempt_locks,
 )
 
 if TYPE_CHECKING:
@@ -247,10 +251,15 @@ def _score_entry_task(entry: QueueEntry, log_path: str, results_dir: str, proxy:
         log.flush()
         try:
             with capture_output(log):
-                score_spec = entry.spec.score_spec(proxy=proxy, out=Path(results_dir) / f"{entry.id}.json")
+                # The worker's paths: a staging file and a work folder unique to this claim (Ray's retries of the
+                # claim share them and resume); the driver publishes the staged result while checking the claim.
+                paths = AttemptPaths.of(entry, Path(results_dir), Path(results_dir) / WORK_SUBDIR)
+                prepare_attempt(paths)
+                score_spec = entry.spec.score_spec(proxy=proxy, out=paths.staged, work_dir=paths.work_dir)
                 logger.info("score spec: %s", score_spec.model_dump_json())
                 result_path = Path(score_fn(score_spec))
                 annotate_result(result_path, entry.spec, entry_id=entry.id, key=entry.key)
+                remove_attempt_locks(paths)
         except Exception:
             log.write(f"\n{now_iso()} scoring raised:\n{traceback.format_exc()}")
             raise
@@ -358,8 +367,13 @@ class _Driver:
         if not result_path.is_file():
             return self._fail(entry, log_path, f"the Ray task wrote {result_path}, which this driver cannot see; put "
                                                "--results on a filesystem shared by the driver and every Ray node")
-        _append(log_path, f"\n{now_iso()} FINISHED: {result_path}\n")
-        return record_transition(self.queue.finish, entry, result_path)
+        final = self.results_dir / f"{entry.id}.json"
+        outcome = record_transition(self.queue.finish, entry, final, staged=result_path)
+        if outcome.state is State.FINISHED:
+            _append(log_path, f"\n{now_iso()} FINISHED: {final}\n")
+        else:  # the claim was lost meanwhile: the new claim publishes its own result
+            result_path.unlink(missing_ok=True)
+        return outcome
 
     def cancel_all(self, note: str) -> None:
         """Cancel every task in flight and hand its entry back to PENDING."""

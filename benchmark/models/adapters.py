@@ -170,6 +170,10 @@ def _build_timm(name: str, pretrained: bool, revision: str | None) -> _Built:
         module = timm.create_model(model_name, pretrained=pretrained, pretrained_cfg_overlay=overlay or None)
     except UNREACHABLE_ERRORS as exc:
         raise _unavailable(f"timm:{name}" + (f" (revision {revision})" if revision else ""), exc, hub=True) from exc
+    except (pickle.UnpicklingError, RuntimeError) as exc:
+        if not _weights_only_refusal(exc):
+            raise
+        raise _pickled_code_refused(f"timm:{name}", exc) from None
     tag = module.pretrained_cfg.get("tag") or ""
     full_name = f"{module.pretrained_cfg.get('architecture', name)}{'.' + tag if tag else ''}"
     data_config = _timm_data_config(module)
@@ -309,7 +313,11 @@ def _create_open_clip(
             force_preprocess_cfg=preprocess or None,
             require_pretrained=checkpoint is not None or weights_from_hub,
         )
-    except RuntimeError as exc:  # open_clip wraps Hub failures of hf-hub: names in RuntimeError
+    except (pickle.UnpicklingError, RuntimeError) as exc:  # open_clip wraps Hub failures in RuntimeError
+        if _weights_only_refusal(exc):
+            raise _pickled_code_refused(label, exc) from None
+        if isinstance(exc, pickle.UnpicklingError):
+            raise
         cause = _unreachable_cause(exc)
         if cause is None:
             raise
@@ -503,6 +511,27 @@ def _unavailable(label: str, exc: BaseException, *, hub: bool) -> SourceUnavaila
     offline = " Offline mode is on (HF_HUB_OFFLINE): only cached weights load." if offline_mode() else ""
     return SourceUnavailableError(
         f"Could not load the weights of {label} from {where}: {type(exc).__name__}: {_one_line(exc)}.{offline} {_FIX}"
+    )
+
+
+def _weights_only_refusal(exc: BaseException) -> bool:
+    """Whether torch's weights_only unpickler refused a file (timm re-raises it as a RuntimeError)."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, pickle.UnpicklingError) or "weights_only" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _pickled_code_refused(label: str, exc: BaseException) -> ConfigError:
+    """The error for Hub weights that torch refused to unpickle with weights_only=True (they hold more than
+    tensors, e.g. code): imi-bench never loads such files."""
+    return ConfigError(
+        f"The weights of {label} were refused: they are a pickle that holds more than tensors, and imi-bench loads "
+        f"torch files with weights_only=True so that no pickled code can run ({type(exc).__name__}: "
+        f"{_one_line(exc).split('. ')[0][:200]}). Fix: publish the weights as safetensors (model.safetensors) in the repo, or save "
+        "a plain state dict (torch.save(model.state_dict(), PATH)) and submit it as local:PATH?arch=SOURCE:ARCH."
     )
 
 

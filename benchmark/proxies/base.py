@@ -52,6 +52,9 @@ class ProxyMetric(BaseEstimator, abc.ABC):
     requires: ClassVar[frozenset[str]] = frozenset()
     # False when fitted_params() is only a summary, so a fitted file could not restore the metric
     json_restorable: ClassVar[bool] = True
+    # Fitted numbers a fitted-proxy file must hold, with their [low, high] bounds: checked when the file is loaded
+    # (benchmark.proxies.fitted), before any model runs.
+    fitted_bounds: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     @abc.abstractmethod
     def fit(self, units: Sequence[ProxyUnit], human_accuracy: np.ndarray) -> ProxyMetric:
@@ -80,6 +83,11 @@ class ProxyMetric(BaseEstimator, abc.ABC):
 
 class CalibratedProxy(ProxyMetric):
     """A metric with a raw score per unit, mapped to [0, 1] by a logistic fitted on human accuracy."""
+
+    fitted_bounds: ClassVar[Mapping[str, tuple[float, float]]] = {
+        "raw_mean_": (-np.inf, np.inf), "raw_std_": (np.finfo(float).tiny, np.inf),
+        "slope_": (-np.inf, np.inf), "intercept_": (-np.inf, np.inf),
+    }
 
     @abc.abstractmethod
     def raw_scores(self, units: Sequence[ProxyUnit]) -> np.ndarray:

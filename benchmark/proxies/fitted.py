@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
 from benchmark.api.types import HumanDataOrigin
 from benchmark.proxies.base import ProxyMetric, make_proxy, proxies
-from benchmark.results.io import atomic_write_text
+from benchmark.results.io import atomic_write_text, read_json_bounded
 from benchmark.results.provenance import utc_now
 
 FITTED_SCHEMA_VERSION = "1.0"
+MAX_FITTED_BYTES = 16 << 20  # a fitted proxy file holds a few numbers and its validation summary
 
 
 class FittedProxy(BaseModel):
@@ -86,8 +87,8 @@ def load_fitted_proxy(path: str | Path) -> tuple[ProxyMetric, FittedProxy]:
             f"--out {path}`."
         )
     try:
-        record = FittedProxy.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, ValidationError) as err:
+        record = FittedProxy.model_validate(read_json_bounded(path, max_bytes=MAX_FITTED_BYTES, what="Fitted proxy"))
+    except (ValidationError, RecursionError) as err:
         raise DataValidationError(f"{path} is not a valid fitted proxy file: {err}") from None
     metric = make_proxy(record.name, **record.params)
     if type(metric).version != record.version:
@@ -95,8 +96,43 @@ def load_fitted_proxy(path: str | Path) -> tuple[ProxyMetric, FittedProxy]:
             f"{path} was fitted with {record.name} version {record.version}, but this imi-bench has version "
             f"{type(metric).version}; refit it with `imibench proxy fit`."
         )
+    check_fitted_params(type(metric), record.fitted_params, path)
     for key, value in record.fitted_params.items():
-        if not key.endswith("_"):
-            raise DataValidationError(f"{path}: fitted parameter {key!r} does not end with '_'; the file is corrupt.")
         setattr(metric, key, value)
     return metric, record
+
+
+def check_fitted_params(cls: type[ProxyMetric], params: dict[str, Any], path: str | Path) -> None:
+    """Refuse a (hand-edited) fitted-proxy file at load, before any model runs: every key ends with '_', every
+    number is finite, and the metric's required fitted numbers (`fitted_bounds`) are present and in bounds."""
+    fix = "refit it with `imibench proxy fit` (fitted files are not meant to be edited by hand)"
+    if not params:
+        raise DataValidationError(f"{path}: fitted_params is empty, so the proxy is not fitted; {fix}.")
+    for key, value in params.items():
+        if not key.endswith("_"):
+            raise DataValidationError(f"{path}: fitted parameter {key!r} does not end with '_'; the file is corrupt.")
+        bad = _non_finite(value)
+        if bad is not None:
+            raise DataValidationError(f"{path}: fitted parameter {key!r} holds {bad}, not a finite number; {fix}.")
+    for key, (low, high) in cls.fitted_bounds.items():
+        value = params.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataValidationError(
+                f"{path}: {cls.__name__} needs the fitted number {key!r}, got {value!r}; {fix}."
+            )
+        if not low <= value <= high:
+            raise DataValidationError(
+                f"{path}: fitted parameter {key!r} = {value!r} is outside its valid range [{low:g}, {high:g}]; {fix}."
+            )
+
+
+def _non_finite(value: Any, depth: int = 0) -> str | None:
+    """The first NaN/infinite number inside a JSON value (None when all are finite)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if depth < 32 and isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            found = _non_finite(item, depth + 1)
+            if found is not None:
+                return found
+    return None

@@ -238,6 +238,7 @@ class MIS(EmbeddingMixin, ProxyMetric):
     """Machine Interpretability Score: mean over a unit's tasks of sigmoid(d / T), T fitted on human data."""
 
     version: ClassVar[str] = "1"
+    fitted_bounds: ClassVar[dict[str, tuple[float, float]]] = {"temperature_": (0.0, float("inf"))}
 
     def __init__(
         self,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchmark.api.types import HumanDataOrigin, Protocol
 
@@ -13,6 +13,11 @@ RESULT_SCHEMA_VERSION = "1.0"
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Bounds on every number a result file claims (files may come from strangers): a proxy predicts a probability,
+# so scores and their summaries lie in [0, 1]; NaN and infinities are refused everywhere they would rank.
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class SubmissionInfo(_Model):
@@ -24,7 +29,7 @@ class SubmissionInfo(_Model):
     weights_sha256: str | None = None
     weights_id: str | None = Field(None, description="hub tag or revision when no local file was hashed")
     revision: str | None = None
-    n_parameters: int | None = None
+    n_parameters: int | None = Field(None, ge=0)
     spec: dict[str, Any] = Field(default_factory=dict, description="the full spec, to rerun")
 
 
@@ -33,7 +38,7 @@ class ImageSourceInfo(_Model):
 
     kind: str
     id: str
-    n_images: int
+    n_images: int = Field(ge=1)
     revision: str | None = None
     ids_sha256: str | None = Field(None, description="sha256 of the ordered image-id list")
     stimuli_dir: str | None = Field(
@@ -67,18 +72,24 @@ class ProxyInfo(_Model):
 class Summary(_Model):
     """Mean, 5th percentile and bootstrap CI of unit scores."""
 
-    n_units: int
-    mean: float
-    p5: float
-    ci_low: float
-    ci_high: float
+    n_units: int = Field(ge=1)
+    mean: Probability
+    p5: Probability
+    ci_low: Probability
+    ci_high: Probability
+
+    @model_validator(mode="after")
+    def _ordered_ci(self) -> Summary:
+        if self.ci_low > self.ci_high:
+            raise ValueError(f"ci_low {self.ci_low} exceeds ci_high {self.ci_high}; a CI must be ordered")
+        return self
 
 
 class LayerScore(Summary):
     """Scores of one layer's units."""
 
     layer: str
-    relative_depth: float | None = None
+    relative_depth: Probability | None = None
     kind: str | None = None
 
 
@@ -95,9 +106,9 @@ class UnitScore(_Model):
     """One unit's score and the stimuli it was scored on."""
 
     layer: str
-    channel: int
-    score: float
-    task_scores: list[float] = Field(default_factory=list)
+    channel: int = Field(ge=0)
+    score: Probability
+    task_scores: list[Probability] = Field(default_factory=list)
     tasks: list[TaskImages] = Field(default_factory=list)
 
 
@@ -122,7 +133,7 @@ class Provenance(_Model):
     dtype: str
     seed: int
     dataset_revisions: dict[str, Any] = Field(default_factory=dict)
-    wall_time_s: float
+    wall_time_s: float = Field(ge=0.0, allow_inf_nan=False)
     date: str = Field(description="UTC ISO 8601")
     command: str | None = Field(None, description="command line that reproduces the result")
     platform: str | None = None

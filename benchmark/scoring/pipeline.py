@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol as TypingProtocol
@@ -37,6 +39,7 @@ from benchmark.results.schema import (
     UnitScore,
 )
 from benchmark.scoring.aggregate import summarize_scores
+from benchmark.scoring.runlock import AttemptClock, remove_orphaned_temp_files, run_lock
 from benchmark.scoring.spec import ScoreSpec, model_spec_of
 from benchmark.scoring.stimuli import all_indices, materialise, proxy_unit
 from benchmark.scoring.units import choose_units
@@ -79,32 +82,67 @@ class ScoredUnit:
     task_scores: list[float]
 
 
+StageGuard = Callable[[str], None]
+
+
 def score_submission(
-    spec: ScoreSpec, *, progress: bool = True, activation_pass: ActivationPass | None = None
+    spec: ScoreSpec,
+    *,
+    progress: bool = True,
+    activation_pass: ActivationPass | None = None,
+    before_stage: StageGuard | None = None,
 ) -> Path:
     """Score the model a spec names and write its result file atomically; returns the file's path.
 
     `activation_pass` replaces the local streaming pass (e.g. a sharded one over a Ray cluster); None: local.
+    `before_stage(name)` is called before each stage and before the result is written; it raises to stop the run
+    (the queue worker stops when its claim was lost). The result file and work folder are locked for the run: a
+    second run on the same output is refused.
     """
+    with contextlib.ExitStack() as stack:
+        return _score_submission(spec, progress, activation_pass, before_stage or _no_guard, stack)
+
+
+def _no_guard(stage: str) -> None:
+    """The default stage guard: every stage may run."""
+
+
+def _score_submission(
+    spec: ScoreSpec,
+    progress: bool,
+    activation_pass: ActivationPass | None,
+    before_stage: StageGuard,
+    stack: contextlib.ExitStack,
+) -> Path:
     start = time.perf_counter()
     metric, fitted = load_fitted_proxy(spec.proxy)  # fail fast, before any model or image is loaded
     device = resolve_device(spec.device)
+    before_stage("load model")
     loaded = load_model(model_spec_of(spec), device=device)
     source = parse_image_source(spec.images)
     units, layers = choose_units(loaded, spec.units)
     submission = submission_info(loaded, spec)
     out = Path(spec.out) if spec.out else Path("results") / f"{submission.id}.json"
     work_dir = Path(spec.work_dir) if spec.work_dir else out.parent / f".{out.stem}.work"
+    stack.enter_context(run_lock(out, work_dir))
+    remove_orphaned_temp_files(out, work_dir)
+    clock = stack.enter_context(AttemptClock(work_dir, started=start))
+    start -= clock.previous_s  # wall_time_s counts every attempt of a resumed run
+    before_stage("activation pass")
     k, band = ranks_needed(spec.protocol, len(source))
     run_pass = activation_pass if activation_pass is not None else local_activation_pass
     extremes = run_pass(loaded, source, units, layers, spec, k=k, work_dir=work_dir, progress=progress)
+    before_stage("tasks and stimuli")
     tasks, skipped = unit_tasks(units, extremes, spec, band)
     paths = materialise(source, all_indices(t for _, t in tasks), work_dir / "stimuli", progress=progress)
     proxy_units = [proxy_unit(submission.id, u.layer, u.channel, t, paths) for u, t in tasks]
+    before_stage("proxy")
     scored = score_units(metric, proxy_units, tasks)
     stimuli_dir = _relative_to(work_dir / "stimuli", out.parent) if not isinstance(source, ImageFolderSource) else None
     result = _result(spec, submission, source, layers, fitted, scored, skipped, device, start, stimuli_dir)
+    before_stage("write result")
     write_result(result, out)
+    clock.complete()
     log.info("Wrote %s (%d units, MIS %.3f)", out, result.scores.model.n_units, result.scores.model.mean)
     return out
 
@@ -174,6 +212,7 @@ def local_activation_pass(
     pin = loaded.device.type == "cuda"
     checkpoint = CheckpointConfig(
         work_dir / "activations.ckpt",
+        every_n_batches=spec.checkpoint_every,
         run_info={
             "model": loaded.spec.to_string(),
             "weights": loaded.weights_sha256 or loaded.weights_id,

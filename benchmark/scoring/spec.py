@@ -53,6 +53,7 @@ class ScoreSpec(BaseModel):
     seed: int = 0
     out: Path | None = Field(None, description="result file to write (default: results/<submission id>.json)")
     work_dir: Path | None = Field(None, description="checkpoints and materialised stimuli (default: beside out)")
+    checkpoint_every: int = Field(50, ge=1, description="checkpoint the activation pass every N batches")
 
 
 def model_spec_of(spec: ScoreSpec) -> ModelSpec:

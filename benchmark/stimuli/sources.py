@@ -162,8 +162,9 @@ def open_rgb(path: Path, *, label: str) -> Image.Image:
             return image.convert("RGB")
     except _DECODE_ERRORS as exc:
         raise DataValidationError(
-            f"Image {label!r} ({path}) cannot be read or decoded: {type(exc).__name__}: {exc}. Replace or remove "
-            "the file (e.g. re-extract the dataset), then run again."
+            f"Image {label!r} ({path}) cannot be read or decoded: {type(exc).__name__}: {exc}. Replace it with a "
+            "readable copy under the same name and run the same command again: it resumes from its last checkpoint. "
+            "(Removing the file changes the image set; the run then asks you to delete its checkpoint and restarts.)"
         ) from exc
 
 

@@ -3,6 +3,21 @@
 Layout under the queue root::
 
     pending/<id>.json  running/<id>.json  finished/<id>.json  failed/<id>.json  logs/<id>.log  .queue.lock
+    quarantine/<file>  quarantine/<file>.reason.txt   (request files that could not be read, with the reason)
+
+Request files are data, never trusted: each is read with its size and depth bounded (`MAX_QUEUE_FILE_BYTES`), and
+one that cannot be read (bad JSON, not UTF-8, invalid fields, an id that does not match its file name) is moved to
+`quarantine/` with its reason; every reader (`queue status`, `queue run`, `submit`, the web form) goes on without it.
+
+A claim is a token (`claim_id`): every write of a worker (heartbeat, finish, fail, release) and `check_claim`, which
+a worker calls before each stage, compares it under the lock, so a worker that was presumed dead and requeued can
+no longer record anything. `finish(..., staged=PATH)` moves the worker's staged result into place in the same
+locked step that checks the claim: a result is published exactly once, by the claim that holds the entry.
+
+Timeouts (defaults of `imibench queue run`): a heartbeat every 30 s (`--heartbeat`); an entry whose worker sent no
+heartbeat for 300 s (`--stale-after`, default 10 x the heartbeat) is requeued, or FAILED after 3 attempts
+(`--max-attempts`). A worker also requeues, when it starts, the RUNNING entries of workers on its own host whose
+process is gone (`requeue_dead_local`), so a restarted `queue run --once` does not wait 300 s for them.
 
 Every state change holds the queue's file lock (an OS lock, released when its process dies), moves the request file
 to its new state's folder with an atomic rename and then rewrites it atomically (temporary file + os.replace).
@@ -11,13 +26,14 @@ The folder is the authoritative state: a file caught between the rename and the 
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import re
 import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -27,13 +43,18 @@ from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmark.api.errors import ConfigError, DataValidationError, ImiBenchError
-from benchmark.results.io import atomic_write_text
+from benchmark.results.io import atomic_write_text, read_json_bounded
 from benchmark.submissions.spec import SubmissionSpec
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_ROOT = Path("submissions/queue")
 DEFAULT_MAX_ATTEMPTS = 3
 LOCK_NAME = ".queue.lock"
 LOGS_DIR = "logs"
+QUARANTINE_DIR = "quarantine"
+MAX_QUEUE_FILE_BYTES = 1 << 20  # a request file is a few KiB
+ENTRY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"  # a file name, never a path
 
 
 class State(StrEnum):
@@ -62,12 +83,24 @@ class QueueStateError(ImiBenchError, RuntimeError):
     """A queue operation does not fit the entry's current state (invalid transition, lost claim, busy lock)."""
 
 
+class ClaimLostError(QueueStateError):
+    """This worker no longer holds the entry: it was requeued (presumed dead) and maybe claimed by another."""
+
+
+@dataclass(frozen=True)
+class QuarantinedFile:
+    """A request file moved aside because it could not be read."""
+
+    name: str
+    reason: str
+
+
 class QueueEntry(BaseModel):
     """One request file: the validated spec, its key, its state and the times and outcome of each run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str
+    id: str = Field(pattern=ENTRY_ID_PATTERN, description="the request file's name without .json")
     key: str = Field(description="duplicate key: model id @ weights (sha256, weights id or revision)")
     state: State
     spec: SubmissionSpec
@@ -134,6 +167,26 @@ class SubmissionQueue:
         with self._locked():
             return self._get(entry_id)
 
+    def quarantined(self) -> list[QuarantinedFile]:
+        """Request files moved to quarantine/ because they could not be read, with the reason of each."""
+        folder = self.root / QUARANTINE_DIR
+        if not folder.is_dir():
+            return []
+        found = []
+        for reason_file in sorted(folder.glob("*.reason.txt")):
+            try:
+                reason = reason_file.read_text(encoding="utf-8", errors="replace")[:1000].strip()
+            except OSError as err:
+                reason = f"(reason unreadable: {err.strerror})"
+            found.append(QuarantinedFile(reason_file.name.removesuffix(".reason.txt"), reason))
+        return found
+
+    def check_claim(self, entry: QueueEntry) -> QueueEntry:
+        """The current entry if this claim still holds it; ClaimLostError otherwise (a worker calls this before
+        each stage and stops when it raises)."""
+        with self._locked():
+            return self._owned(entry, State.RUNNING, "continue")
+
     def find_key(self, key: str, *, include_failed: bool = False) -> list[QueueEntry]:
         """Entries with this submission key (FAILED ones only when asked)."""
         return [e for e in self.entries() if e.key == key and (include_failed or e.state is not State.FAILED)]
@@ -177,10 +230,17 @@ class SubmissionQueue:
             self._write(updated)
             return updated
 
-    def finish(self, entry: QueueEntry, result_path: str | Path) -> QueueEntry:
-        """RUNNING -> FINISHED with the result file's path."""
+    def finish(self, entry: QueueEntry, result_path: str | Path, *, staged: str | Path | None = None) -> QueueEntry:
+        """RUNNING -> FINISHED with the result file's path; with `staged`, that file is first moved to `result_path`
+        in the same locked step that checks the claim (so only the claim holder ever publishes a result)."""
         with self._locked():
             current = self._owned(entry, State.FINISHED, "finish")
+            if staged is not None:
+                try:
+                    os.replace(staged, result_path)
+                except OSError as err:  # e.g. the staged file vanished: the entry stays RUNNING, nothing published
+                    raise QueueStateError(f"Cannot finish {entry.id}: its staged result {staged} could not be "
+                                          f"moved to {result_path}: {err}") from None
             update = {"finished_at": now_iso(), "result_path": str(result_path), "reason": None}
             return self._move(current, State.FINISHED, update)
 
@@ -213,6 +273,17 @@ class SubmissionQueue:
             stale = [(e, age) for e in self._entries(State.RUNNING) if (age := self._age_s(e, now)) > max_age_s]
             return [self._requeue(entry, age, max_attempts) for entry, age in stale]
 
+    def requeue_dead_local(self, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> list[QueueEntry]:
+        """RUNNING entries of workers on this host whose process no longer exists go back to PENDING (or FAILED
+        after max_attempts) at once, without waiting for the stale timeout."""
+        if not self.exists():
+            return []
+        host = socket.gethostname()
+        with self._locked():
+            now = datetime.now(UTC)
+            dead = [e for e in self._entries(State.RUNNING) if _local_process_gone(e.worker, host)]
+            return [self._requeue(e, self._age_s(e, now), max_attempts, why="whose process is gone") for e in dead]
+
     # ----------------------------------------------------------------------------------------- internals
 
     @contextmanager
@@ -233,22 +304,53 @@ class SubmissionQueue:
 
     def _entries(self, state: State | None = None) -> list[QueueEntry]:
         states = [state] if state else list(State)
-        found = [self._read(path, s) for s in states for path in (self.root / s.folder).glob("*.json")]
+        found = []
+        for s in states:
+            for path in (self.root / s.folder).glob("*.json"):
+                entry = self._read_or_quarantine(path, s)
+                if entry is not None:
+                    found.append(entry)
         return sorted(found, key=lambda e: (e.created_at, e.id))
+
+    def _read_or_quarantine(self, path: Path, state: State) -> QueueEntry | None:
+        try:
+            return self._read(path, state)
+        except DataValidationError as err:
+            self._quarantine(path, str(err))
+            return None
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        # The caller holds the lock. The name gets a unique suffix so two bad files of one name never collide.
+        folder = self.root / QUARANTINE_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{path.parent.name}-{path.name}.{uuid.uuid4().hex[:6]}"
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return
+        atomic_write_text(folder / f"{target.name}.reason.txt", f"{now_iso()} {path}: {one_line(reason, 900)}\n")
+        logger.warning("quarantined unreadable queue file %s -> %s: %s", path, target, one_line(reason, 300))
 
     def _get(self, entry_id: str) -> QueueEntry:
         for state in State:
             path = self.file_path(state, entry_id)
             if path.is_file():
-                return self._read(path, state)
+                entry = self._read_or_quarantine(path, state)
+                if entry is not None:
+                    return entry
         raise ConfigError(f"No submission {entry_id!r} in the queue {self.root}; list them with `imibench queue "
                           "status`.")
 
     def _read(self, path: Path, state: State) -> QueueEntry:
+        if not path.is_file():
+            raise DataValidationError(f"Queue file {path} is not a regular file.")
+        data = read_json_bounded(path, max_bytes=MAX_QUEUE_FILE_BYTES, what="Queue file")
         try:
-            entry = QueueEntry.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, ValidationError) as err:
+            entry = QueueEntry.model_validate(data)
+        except (ValidationError, RecursionError) as err:
             raise DataValidationError(f"Queue file {path} is not a valid request file: {err}") from None
+        if entry.id != path.stem:
+            raise DataValidationError(f"Queue file {path} holds entry id {entry.id!r}, not its file name's.")
         # The folder is authoritative (a crash between the rename and the rewrite leaves old content).
         return entry if entry.state is state else entry.model_copy(update={"state": state})
 
@@ -266,12 +368,15 @@ class SubmissionQueue:
         return moved
 
     def _owned(self, entry: QueueEntry, to: State, action: str) -> QueueEntry:
-        current = self._get(entry.id)
+        try:
+            current = self._get(entry.id)
+        except ConfigError as err:  # gone (e.g. quarantined): nobody holds it
+            raise ClaimLostError(f"Cannot {action} {entry.id}: {err}") from None
         if current.state is not State.RUNNING:
-            raise QueueStateError(f"Cannot {action} {entry.id}: it is {current.state}, not RUNNING "
+            raise ClaimLostError(f"Cannot {action} {entry.id}: it is {current.state}, not RUNNING "
                                   f"(invalid transition {current.state} -> {to}).")
         if current.claim_id != entry.claim_id:
-            raise QueueStateError(
+            raise ClaimLostError(
                 f"Cannot {action} {entry.id}: this worker's claim was taken over (requeued as stale and claimed "
                 f"by {current.worker}); its outcome is left to that run."
             )
@@ -290,8 +395,11 @@ class SubmissionQueue:
         # Claimed but never rewritten (the claimer died between rename and rewrite): the rename set ctime.
         return now.timestamp() - self.file_path(State.RUNNING, entry.id).stat().st_ctime
 
-    def _requeue(self, entry: QueueEntry, age_s: float, max_attempts: int) -> QueueEntry:
-        lost = f"worker {entry.worker or '?'} sent no heartbeat for {age_s:.0f} s (it died or hung)"
+    def _requeue(self, entry: QueueEntry, age_s: float, max_attempts: int, *, why: str | None = None) -> QueueEntry:
+        if why is None:
+            lost = f"worker {entry.worker or '?'} sent no heartbeat for {age_s:.0f} s (it died or hung)"
+        else:
+            lost = f"worker {entry.worker or '?'} {why} (last heartbeat {age_s:.0f} s ago)"
         if entry.attempts >= max_attempts:
             reason = f"{lost}; gave up after {entry.attempts} attempts (max_attempts={max_attempts})"
             log = self.log_path(entry.id)
@@ -340,6 +448,23 @@ def one_line(text: str, limit: int = 500) -> str:
 def _back_to_pending(entry: QueueEntry, note: str) -> dict[str, Any]:
     return {"started_at": None, "heartbeat_at": None, "worker": None, "claim_id": None,
             "notes": [*entry.notes, f"{now_iso()} {note}"]}
+
+
+def _local_process_gone(worker: str | None, host: str) -> bool:
+    """True when `worker` (host:pid) names a process of this host that does not exist any more."""
+    worker_host, _, pid_text = (worker or "").rpartition(":")
+    if worker_host != host or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    return False
 
 
 def _str(path: str | Path | None) -> str | None:

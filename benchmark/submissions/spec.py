@@ -2,6 +2,9 @@
 
 Flat (not nested under `score:`) so that a submission YAML reads like the `imibench score` spec it extends, and so
 that the leaderboard's Submit form, which writes flat keys, produces a valid spec.
+
+A submission never chooses where anything is written: `out` and `work_dir` are refused (the worker writes the
+result to its results folder as `<queue id>.json` and works in its own folder named by the queue id and attempt).
 """
 
 from __future__ import annotations
@@ -10,12 +13,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchmark.api.errors import ConfigError
 from benchmark.scoring.spec import ScoreSpec, read_spec_mapping, validation_problems
 
 REMOTE_CODE_MARKER = "trust_remote_code"
+WORKER_PATH_FIELDS: tuple[str, ...] = ("out", "work_dir")
+WORKER_PATHS_FIX = (
+    "A submission does not choose where files are written: the worker writes the result to its results folder "
+    "(named by the submission's queue id) and works in its own work folder. Remove the field."
+)
 REMOTE_CODE_FIX = (
     "imi-bench never runs code from a model repository. Submit a model that timm, open_clip or torchvision "
     "builds from its own code (or a local state dict with `arch=`), and remove the field."
@@ -39,6 +47,13 @@ class SubmissionSpec(ScoreSpec):
     imagenet_top1: float | None = Field(None, ge=0, le=100, description="ImageNet-1k top-1 accuracy in percent")
     notes: str | None = None
 
+    @model_validator(mode="after")
+    def _no_worker_paths(self) -> SubmissionSpec:
+        given = [name for name in WORKER_PATH_FIELDS if getattr(self, name) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} may not be set by a submission. {WORKER_PATHS_FIX}")
+        return self
+
     @field_validator("paper")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -51,11 +66,14 @@ class SubmissionSpec(ScoreSpec):
         """The leaderboard name: `name`, else the model spec string."""
         return self.name or self.model
 
-    def score_spec(self, *, proxy: str | Path | None = None, out: Path | None = None) -> ScoreSpec:
-        """The score spec alone; `proxy`/`out` fill the fields the submission left unset."""
+    def score_spec(
+        self, *, proxy: str | Path | None = None, out: Path | None = None, work_dir: Path | None = None
+    ) -> ScoreSpec:
+        """The score spec alone, with the worker's `out` and `work_dir`; `proxy` fills a proxy the spec left unset."""
         fields = self.model_dump(include=set(ScoreSpec.model_fields))
         fields["proxy"] = self.proxy or (str(proxy) if proxy is not None else None)
-        fields["out"] = self.out or out
+        fields["out"] = out
+        fields["work_dir"] = work_dir
         if fields["proxy"] is None:
             raise ConfigError(
                 f"Submission {self.display_name!r} names no proxy and none was given: start the worker with "
@@ -65,11 +83,10 @@ class SubmissionSpec(ScoreSpec):
 
 
 def resolve_paths(spec: SubmissionSpec, base: str | Path) -> SubmissionSpec:
-    """A copy whose relative file paths (proxy, out, work_dir, folder: images) are made absolute against `base`."""
+    """A copy whose relative file paths (proxy, folder: images) are made absolute against `base` (an operator's
+    submission; public ones name no paths, see benchmark.submissions.public)."""
     base = Path(base).resolve()
-    update: dict[str, Any] = {
-        name: base / Path(value).expanduser() for name in ("out", "work_dir") if (value := getattr(spec, name))
-    }
+    update: dict[str, Any] = {}
     if spec.proxy is not None:
         update["proxy"] = str(base / Path(spec.proxy).expanduser())
     if spec.images.startswith(FOLDER_PREFIX):
@@ -89,8 +106,12 @@ def load_submission(path: str | Path) -> SubmissionSpec:
 
 
 def parse_submission(data: Mapping[str, Any], *, origin: str = "submission") -> SubmissionSpec:
-    """Validate a submission mapping; remote-code requests and invalid fields become one ConfigError."""
+    """Validate a submission mapping; remote-code requests, worker path fields and invalid fields are ConfigErrors."""
     refuse_remote_code_fields(data, origin=origin)
+    given = [name for name in WORKER_PATH_FIELDS if name in data]
+    if given:
+        fields = "`, `".join(given)
+        raise ConfigError(f"Refused {origin}: `{fields}` may not be set by a submission. {WORKER_PATHS_FIX}")
     try:
         return SubmissionSpec.model_validate(dict(data))
     except ValidationError as err:

@@ -109,8 +109,10 @@ def assert_same_sets(got: dict[str, ExtremeSets], want: dict[str, ExtremeSets]) 
 
 
 def _marker(spec: ScoreSpec, name: str) -> Path:
+    # The worker's `out` is a staging file unique to the claim; its work folder is WORK/<entry id>/attempt-N-CLAIM.
     Path(spec.out).parent.mkdir(parents=True, exist_ok=True)
-    return Path(spec.out).parent / f"{Path(spec.out).stem}.{name}"
+    entry_id = Path(spec.work_dir).parent.name if spec.work_dir else Path(spec.out).stem
+    return Path(spec.out).parent / f"{entry_id}.{name}"
 
 
 def counting_score(spec: ScoreSpec) -> Path:

@@ -53,12 +53,12 @@ def test_revision_is_pinned_into_the_model_string(tmp_path):
 
 
 def test_relative_paths_are_made_absolute(tmp_path):
-    spec = make_spec(proxy="p.json", out="out/r.json", images="folder:imgs")
+    spec = make_spec(proxy="p.json", images="folder:imgs")
     (tmp_path / "p.json").write_text("{}")
     with pytest.raises(DataValidationError, match="not a valid fitted proxy"):  # the proxy is checked, found here
         validate(spec, tmp_path / "q", base_dir=tmp_path)
     validated = validate(spec.model_copy(update={"proxy": None}), tmp_path / "q", base_dir=tmp_path)
-    assert validated.spec.out == tmp_path / "out" / "r.json" and validated.spec.images == f"folder:{tmp_path}/imgs"
+    assert validated.spec.images == f"folder:{tmp_path}/imgs"
 
 
 def test_missing_proxy_file_is_refused(tmp_path):
