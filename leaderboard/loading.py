@@ -7,11 +7,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.api.errors import ImiBenchError, SourceUnavailableError
+from benchmark.api.errors import DataValidationError, ImiBenchError, SourceUnavailableError
 from benchmark.results.io import read_result
 from benchmark.results.schema import ResultFile
 
 HUB_PREFIX = "hf:"
+NOT_RESULTS = ("reports",)  # top-level folders of a results source that hold other files (validation reports)
+MAX_RESULT_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def result_paths(folder: Path) -> list[Path]:
     paths = []
     for path in folder.rglob("*.json"):
         relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
+        if any(part.startswith(".") for part in relative.parts) or relative.parts[0] in NOT_RESULTS:
             continue
         paths.append(path)
     return sorted(paths)
@@ -100,10 +102,15 @@ def read_folder(folder: Path, *, source: str | None = None) -> ResultSet:
     for path in result_paths(folder):
         name = str(path.relative_to(folder))
         try:
+            if path.stat().st_size > MAX_RESULT_BYTES:
+                raise DataValidationError(f"{path} is larger than {MAX_RESULT_BYTES // 2**20} MiB.")
             results.append(LoadedResult(path, read_result(path)))
         except (ImiBenchError, OSError, UnicodeDecodeError) as err:
-            message = str(err).replace(str(path), name)
-            invalid.append(InvalidFile(name, message))
+            invalid.append(InvalidFile(name, str(err).replace(str(path), name)))
+        except RecursionError:
+            invalid.append(InvalidFile(name, "JSON nested too deeply to read."))
+        except (ValueError, TypeError, MemoryError) as err:  # anything a crafted file makes the parser raise
+            invalid.append(InvalidFile(name, f"unreadable ({err.__class__.__name__})."))
     problem = None
     if not folder.is_dir():
         problem = f"The results folder {folder} does not exist (yet)."

@@ -217,3 +217,53 @@ def unit_view(loaded: LoadedResult, layer: str, channel: int, task: int,
             f"(e.g. `{missing[0]}`). {expected_location(loaded, roots)}"
         )
     return UnitView(summary, max_items, min_items, query_items, warning)
+
+
+# ---------------------------------------------------------------- data for the interactive (native) plots
+
+
+def layer_frame(loaded: LoadedResult) -> pd.DataFrame:
+    """The per-layer table of one result: layer, relative depth, units, mean, p5, 95% CI (3 decimals)."""
+    rows = [{"layer": layer.layer,
+             "depth": round(layer.relative_depth, 3) if layer.relative_depth is not None else None,
+             "units": layer.n_units, "MIS mean": round(layer.mean, 3), "p5": round(layer.p5, 3),
+             "ci_low": round(layer.ci_low, 3), "ci_high": round(layer.ci_high, 3)}
+            for layer in loaded.result.scores.layers]
+    return pd.DataFrame(rows, columns=["layer", "depth", "units", "MIS mean", "p5", "ci_low", "ci_high"])
+
+
+def profile_frame(results: Sequence[LoadedResult]) -> pd.DataFrame:
+    """Long table (model, layer, depth, MIS) of per-layer means for a line plot; depth by index when unrecorded."""
+    rows = []
+    for loaded in results:
+        layers = loaded.result.scores.layers
+        for index, layer in enumerate(layers):
+            depth = layer.relative_depth if layer.relative_depth is not None else (
+                index / (len(layers) - 1) if len(layers) > 1 else 0.0)
+            rows.append({"model": display_name(loaded), "layer": layer.layer, "relative depth": float(depth),
+                         "MIS mean": float(layer.mean), "ci_low": float(layer.ci_low), "ci_high": float(layer.ci_high)})
+    return pd.DataFrame(rows, columns=["model", "layer", "relative depth", "MIS mean", "ci_low", "ci_high"])
+
+
+OTHER = "other models"
+
+
+def compare_frame(table: pd.DataFrame, highlighted: Sequence[str] = ()) -> pd.DataFrame:
+    """MIS mean against ImageNet top-1 for rows with a known top-1; only highlighted rows get their own label."""
+    known = table[pd.to_numeric(table["ImageNet top-1"], errors="coerce").notna()] if not table.empty else table
+    chosen = set(highlighted)
+    return pd.DataFrame({
+        "ImageNet top-1 (%)": pd.to_numeric(known["ImageNet top-1"], errors="coerce").astype(float),
+        "MIS mean": known["MIS mean"].astype(float),
+        "model": known["model"].astype(str),
+        "rank": known["rank"].astype(str),
+        "95% CI": known["95% CI"].astype(str),
+        "highlight": [str(m) if k in chosen else OTHER for m, k in zip(known["model"], known["key"], strict=True)],
+    })
+
+
+def human_scatter_frame(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per-unit human accuracy against the proxy score, for a scatter coloured by mode."""
+    frame = pairs.rename(columns={"human": "human accuracy", "proxy": "proxy score (MIS)"})
+    frame["unit"] = frame["layer"].astype(str) + " #" + frame["channel"].astype(str)
+    return frame
