@@ -9,17 +9,20 @@ subprocess). The URL keeps the view (tab, group, search, filters, columns, sort,
 from __future__ import annotations
 
 import html
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import gradio as gr
 import pandas as pd
 
 from leaderboard import EMPTY_MESSAGE
 from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
+from leaderboard.figures import compare_figure, layer_profiles_figure, save_figure
 from leaderboard.html_table import legend_html, table_html
 from leaderboard.humans import HumanTable, load_human_table
 from leaderboard.loading import LoadedResult, ResultSet, ResultStore
@@ -135,15 +138,19 @@ def _empty_state(snap: Snapshot) -> tuple[str, bool]:
 
 
 def _invalid_panel(snap: Snapshot) -> tuple[str, bool]:
-    lines = []
+    """A folded HTML panel listing unreadable files and conflicting submission ids (names escaped)."""
+    items = [f"<li><code>{html.escape(item.name)}</code>: {html.escape(item.error)}</li>"
+             for item in snap.results.invalid]
+    items += [f"<li>{html.escape(conflict.message)}</li>" for conflict in snap.conflicts]
+    if not items:
+        return "", False
+    parts = []
     if snap.results.invalid:
-        lines += [f"**⚠️ {len(snap.results.invalid)} file(s) in the results folder are not valid result files and "
-                  "are not shown:**", ""]
-        lines += [f"- {code_span(item.name)}: {md_escape(item.error)}" for item in snap.results.invalid]
+        parts.append(f"{len(snap.results.invalid)} file(s) in the results folder are not valid result files")
     if snap.conflicts:
-        lines += ["", f"**⚠️ {len(snap.conflicts)} submission id(s) are claimed by different files (conflict):**", ""]
-        lines += [f"- {md_escape(conflict.message)}" for conflict in snap.conflicts]
-    return "\n".join(lines), bool(lines)
+        parts.append(f"{len(snap.conflicts)} submission id(s) are claimed by different files (conflict)")
+    summary = "⚠️ " + " and ".join(parts) + "; not shown."
+    return f'<details class="lb-invalid"><summary>{html.escape(summary)}</summary><ul>{"".join(items)}</ul></details>', True
 
 
 def _group_update(snap: Snapshot, version: str | None, current: str | None) -> gr.Dropdown:
@@ -268,6 +275,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
     empty_text, empty_visible = _empty_state(snap)
     invalid_text, invalid_visible = _invalid_panel(snap)
     roots = config.stimuli_root
+    folder = snap.results.folder
+    reports = config.reports or (folder / "reports" if folder is not None and (folder / "reports").is_dir() else None)
 
     with gr.Blocks(title="imi-bench leaderboard", analytics_enabled=False) as demo:
         gr.Markdown("# imi-bench leaderboard", elem_id="title")
@@ -278,9 +287,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
             status = gr.Markdown(_status(snap), elem_id="status")
             refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
         empty = gr.Markdown(empty_text, visible=empty_visible, elem_id="empty-state")
-        invalid = gr.Markdown(invalid_text, visible=invalid_visible, elem_id="invalid-files")
+        invalid = gr.HTML(invalid_text, visible=invalid_visible, elem_id="invalid-files")
         version_state = gr.State(snap.version)
         row_pick = gr.Textbox(elem_id="row-pick", show_label=False, container=False)
+        url_state = gr.Textbox(elem_id="url-state", show_label=False, container=False)
 
         with gr.Tabs(selected="leaderboard", elem_id="tabs") as tabs:
             with gr.Tab("Leaderboard", id="leaderboard") as tab_leaderboard:
@@ -299,8 +309,10 @@ def build_app(config: AppConfig) -> gr.Blocks:
                         source = gr.Dropdown(choices["source"], value=[], multiselect=True, label="Source",
                                              elem_id="filter-source")
                         hide_untrained = gr.Checkbox(False, label="hide untrained", elem_id="hide-untrained")
-                        pmin = gr.Number(None, label="params min (M)", elem_id="params-min")
-                        pmax = gr.Number(None, label="params max (M)", elem_id="params-max")
+                        pmin = gr.Textbox(label="params min (M)", placeholder="e.g. 10", max_length=12,
+                                          elem_id="params-min")
+                        pmax = gr.Textbox(label="params max (M)", placeholder="e.g. 100", max_length=12,
+                                          elem_id="params-max")
                     columns = gr.CheckboxGroup(list(DISPLAY_COLUMNS), value=list(DEFAULT_COLUMNS), label="Columns",
                                                elem_id="columns")
                     gr.HTML(legend_html())
@@ -351,11 +363,16 @@ def build_app(config: AppConfig) -> gr.Blocks:
                                               tooltip=["model", "layer", "MIS mean"],
                                               label="Per-layer profile of the highlighted models",
                                               elem_id="compare-profile")
+                with gr.Row():
+                    figures_button = gr.Button("Download paper figures (PNG 200 dpi, SVG, PDF)", size="sm", scale=0,
+                                               elem_id="figures-button")
+                    figures_files = gr.File(label="Figures", file_count="multiple", interactive=False, visible=False,
+                                            elem_id="figures-files")
 
             with gr.Tab("Proxy metrics", id="proxies") as tab_proxies:
                 gr.Markdown("Proxy metrics validated against human 2-AFC accuracy on held-out models. Add one with "
                             "`imibench proxy validate --out DIR` then `imibench proxy submit DIR`.")
-                proxy_html = gr.HTML(_proxy_html(load_board(config.reports), config.reports), elem_id="proxy-board")
+                proxy_html = gr.HTML(_proxy_html(load_board(reports), reports), elem_id="proxy-board")
 
             with gr.Tab("Queue", id="queue") as tab_queue:
                 queue_df = gr.Dataframe(queue_table(config.queue), interactive=False, elem_id="queue-table",
@@ -390,8 +407,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                                          max_length=300, elem_id="submit-paper")
                     f_submitter = gr.Textbox(label="Submitter (name or email, required, kept private)",
                                              max_length=200, elem_id="submit-submitter")
-                    f_top1 = gr.Number(label="ImageNet top-1 % (optional)", value=None, minimum=0, maximum=100,
-                                       elem_id="submit-top1")
+                    f_top1 = gr.Textbox(label="ImageNet top-1 % (optional)", placeholder="e.g. 80.4; empty if unknown",
+                                        max_length=12, elem_id="submit-top1")
                 gr.HTML('<p id="submit-required"></p>')
                 submit_button = gr.Button("Submit", variant="primary", elem_id="submit-button")
                 submit_result = gr.Markdown(elem_id="submit-result")
@@ -419,7 +436,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
         def on_export(group_id, query, families, sources, hide, low, high):
             rows = filter_table(cache.get().table, query or "", families=families or (), sources=sources or (),
-                                group=group_id, hide_untrained=bool(hide), params_min=low, params_max=high)
+                                group=group_id, hide_untrained=bool(hide), params_min=_float_or_none(low),
+                                params_max=_float_or_none(high))
             return gr.File(value=str(write_csv(rows)), visible=True)
 
         export.click(on_export, [group, search, family, source, hide_untrained, pmin, pmax], csv_file)
@@ -471,6 +489,17 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
         highlight.change(on_highlight, [highlight, group], [compare_plot, compare_profile])
 
+        def on_figures(keys, group_id):
+            snap = cache.get()
+            rows = filter_table(snap.table, group=group_id) if group_id else snap.table
+            target = Path(tempfile.mkdtemp(prefix="imibench-figures-"))
+            paths = save_figure(compare_figure(rows, keys or []), target / "mis_vs_top1")
+            chosen = [snap.by_key[k] for k in (keys or []) if k in snap.by_key]
+            paths += save_figure(layer_profiles_figure(chosen, snap.labels), target / "layer_profiles")
+            return gr.File(value=[str(p) for p in paths], visible=True)
+
+        figures_button.click(on_figures, [highlight, group], figures_files)
+
         def on_about(key):
             return provenance_markdown(cache.get().by_key.get(key) if key else None)
 
@@ -478,16 +507,20 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
         def on_submit(model, pretrained, revision, images, name, family_text, license_text, paper, submitter, top1,
                       request: gr.Request, progress=gr.Progress()):
+            top1_value = _float_or_none(top1)
+            if str(top1 or "").strip() and (top1_value is None or not 0 <= top1_value <= 100):
+                return f"❌ ImageNet top-1 must be a percentage between 0 and 100 or empty; got {md_escape(top1)}."
             spec = build_spec(model=model or "", pretrained=bool(pretrained), images=images or "",
                               license=license_text or "", paper=paper or "", submitter=submitter or "",
-                              family=family_text or "", name=name or "", imagenet_top1=top1,
+                              family=family_text or "", name=name or "", imagenet_top1=top1_value,
                               revision=revision or "")
             if not spec.get("submitter"):
                 return "❌ The submitter (name or email) is required."
             problem = public_spec_problem(spec, image_allow_list=config.image_allow_list)
             if problem is None:
                 snap = cache.get()
-                scored = {model_key(str(row.spec.get("model") or f"{row.submission.source}:{row.submission.model}"),
+                scored = {model_key(str(row.submission.spec.get("model") or
+                                        f"{row.submission.source}:{row.submission.model}"),
                                     row.submission.revision) + ("" if row_trained(row) else "#untrained")
                           for row in (loaded.result for loaded in snap.by_key.values())}
                 problem = resubmission_problem(spec, scored, {model_key(m) for m in queue_keys(config.queue)})
@@ -504,31 +537,32 @@ def build_app(config: AppConfig) -> gr.Blocks:
                                         f_paper, f_submitter, f_top1], submit_result, show_progress="full")
 
         # -------------------------------------------------------- URL state in, reloading
-        def on_load(request: gr.Request):
-            params = dict(request.query_params) if request is not None else {}
+        def on_load(query):
+            params = {key: values[-1] for key, values in parse_qs(str(query or "").lstrip("?")).items()}
             snap = cache.get()
             valid_keys = set(snap.by_key)
-            tab = params.get("tab") if params.get("tab") in TABS else "leaderboard"
-            group_id = params.get("group") if params.get("group") in {g.id for g in snap.groups} else first_group
+            tab = params.get("tab") if params.get("tab") in TABS else None
+            group_id = params.get("group") if params.get("group") in {g.id for g in snap.groups} else None
             model = params.get("model") if params.get("model") in valid_keys else None
-            cols = [c for c in (params.get("cols") or "").split(",") if c in DISPLAY_COLUMNS] or list(DEFAULT_COLUMNS)
+            cols = [c for c in (params.get("cols") or "").split(",") if c in DISPLAY_COLUMNS]
 
-            def listed(name: str, options: list[str]) -> list[str]:
-                return [v for v in (params.get(name) or "").split(",") if v in options]
+            def listed(name: str, options: list[str]) -> Any:
+                values = [v for v in (params.get(name) or "").split(",") if v in options]
+                return values or gr.skip()
 
-            def number(name: str) -> float | None:
-                try:
-                    return float(params[name]) if params.get(name) not in (None, "") else None
-                except ValueError:
-                    return None
+            def number(name: str) -> Any:
+                value = _float_or_none(params.get(name))
+                return f"{value:g}" if value is not None else gr.skip()
 
-            return (gr.Tabs(selected=tab), gr.Dropdown(value=group_id), params.get("q", "")[:200],
-                    listed("family", choices["family"]), listed("source", choices["source"]),
-                    params.get("untrained") == "hide", number("pmin"), number("pmax"), cols,
-                    gr.Dropdown(value=model) if model else gr.skip())
+            # Only what the URL names is set, so a click made while the page loads is never undone.
+            return (gr.Tabs(selected=tab) if tab else gr.skip(), group_id or gr.skip(),
+                    params.get("q", "")[:200] or gr.skip(), listed("family", choices["family"]),
+                    listed("source", choices["source"]), True if params.get("untrained") == "hide" else gr.skip(),
+                    number("pmin"), number("pmax"), cols or gr.skip(), model or gr.skip())
 
-        demo.load(on_load, None, [tabs, group, search, family, source, hide_untrained, pmin, pmax, columns,
-                                  page_model])
+        demo.load(on_load, url_state, [tabs, group, search, family, source, hide_untrained, pmin, pmax, columns,
+                                       page_model], js="(q) => window.imiInitialQuery || ''").then(
+            None, None, None, js="() => { window.imiReady = true; }")
         demo.load(on_page_model, page_model, page_outputs + unit_outputs)
 
         refresh_outputs = [version_state, status, empty, invalid, group, table, group_note, page_model, highlight,
@@ -542,11 +576,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
             ids = [g.id for g in snap.groups]
             group_id = group_id if group_id in ids else (ids[0] if ids else None)
             return (snap.version, _status(snap), gr.Markdown(value=empty_text, visible=empty_visible),
-                    gr.Markdown(value=invalid_text, visible=invalid_visible),
+                    gr.HTML(value=invalid_text, visible=invalid_visible),
                     gr.Dropdown(choices=group_choices(snap.groups), value=group_id), _table_html(snap, group_id),
                     _group_note(snap, group_id), gr.Dropdown(choices=options), gr.Dropdown(choices=options),
                     gr.Dropdown(choices=options), queue_table(config.queue),
-                    _proxy_html(load_board(config.reports), config.reports))
+                    _proxy_html(load_board(reports), reports))
 
         def on_refresh(seen, group_id):
             store.reload()
@@ -561,7 +595,17 @@ def build_app(config: AppConfig) -> gr.Blocks:
         refresh.click(on_refresh, [version_state, group], refresh_outputs)
         timer.tick(on_tick, [version_state, group], refresh_outputs, show_progress="hidden")
         timer.tick(lambda: queue_table(config.queue), None, queue_df, show_progress="hidden")
+    demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports) if p]  # type: ignore[attr-defined]
     return demo
+
+
+def _float_or_none(text: Any) -> float | None:
+    """A finite float from a form field, else None (an empty or non-numeric bound is no bound)."""
+    try:
+        value = float(str(text).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def row_trained(result: Any) -> bool:
@@ -575,7 +619,7 @@ def launch_app(config: AppConfig, *, host: str = "127.0.0.1", port: int = 7860,
                prevent_thread_lock: bool = False) -> gr.Blocks:
     """Build and launch the app on host:port; with `prevent_thread_lock` it returns while the server runs."""
     demo = build_app(config)
-    allowed = [str(p) for p in (config.stimuli_root, config.reports) if p]
+    allowed = getattr(demo, "imi_allowed_paths", [])
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, quiet=True,
                 show_error=True, allowed_paths=allowed or None, theme=gr.themes.Default(), css=CSS, head=JS)
     return demo

@@ -25,7 +25,9 @@ CSS = """
     { display: none; }
   #lb-table { font-size: 13px; }
   #lb-table td, #lb-table th { padding: 3px 4px; white-space: normal; }
-  .lb-intro { display: none; }
+  .lb-intro, #status, #refresh, #group-note { display: none !important; }
+  #title h1 { font-size: 20px; margin: 0; }
+  .lb-invalid summary { font-size: 12px; }
   .lb-scroll { max-height: none; }
   .gradio-container { padding: 4px !important; }
 }
@@ -45,7 +47,6 @@ JS = r"""
     if (!state.cols) { style.textContent = ""; return; }
     const t = table(); if (!t) return;
     const shown = new Set(state.cols.map((c) => "c-" + c.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "")));
-    shown.add("c-model");
     const hidden = [...t.querySelectorAll("thead th")].map((th) => th.dataset.col).filter((c) => !shown.has(c));
     style.textContent = hidden.map((c) => `#lb-table .${c} { display: none !important; }`).join("\n");
   }
@@ -82,7 +83,9 @@ JS = r"""
     t.querySelectorAll("thead th").forEach((h) => h.setAttribute("aria-sort", h === th ? state.dir : "none"));
   }
   function applyAll() { applyColumns(); applyFilters(); applySort(); }
+  window.imiInitialQuery = window.location.search;
   function writeUrl(extra) {
+    if (!window.imiReady) return;  // the server applies the shared URL first (demo.load)
     const url = new URL(window.location.href); const p = url.searchParams;
     const set = (k, v) => (v === null || v === undefined || v === "" || (Array.isArray(v) && !v.length)) ? p.delete(k) : p.set(k, Array.isArray(v) ? v.join(",") : v);
     set("q", state.q); set("family", state.families); set("source", state.sources);
@@ -115,7 +118,7 @@ JS = r"""
       box.dispatchEvent(new Event("input", {bubbles: true}));
     }
   });
-  document.addEventListener("input", () => {
+  function checkRequired() {
     const model = document.querySelector("#submit-model textarea, #submit-model input");
     const who = document.querySelector("#submit-submitter textarea, #submit-submitter input");
     const button = document.getElementById("submit-button");
@@ -125,15 +128,14 @@ JS = r"""
     if (!model.value.trim()) missing.push("model spec");
     if (!who.value.trim()) missing.push("submitter");
     button.disabled = missing.length > 0;
-    if (hint) hint.textContent = missing.length ? "Required before submitting: " + missing.join(", ") + "." : "";
-  });
+    const text = missing.length ? "Required before submitting: " + missing.join(", ") + "." : "";
+    if (hint && hint.textContent !== text) hint.textContent = text;
+  }
+  document.addEventListener("input", checkRequired);
   new MutationObserver(() => {
     const t = table();
     if (t && t.dataset.applied !== "1") { t.dataset.applied = "1"; applyAll(); }
-    const button = document.getElementById("submit-button");
-    if (button && !button.dataset.checked) {
-      button.dataset.checked = "1"; document.dispatchEvent(new Event("input"));
-    }
+    checkRequired();
   }).observe(document.documentElement, {childList: true, subtree: true});
 })();
 </script>

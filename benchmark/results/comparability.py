@@ -40,10 +40,12 @@ class ComparabilityKey(BaseModel):
 
     @property
     def label(self) -> str:
-        """A one-line description for selectors: version, proxy, human data, images, protocol, units."""
+        """A one-line description for selectors (a local image folder by its last part, never its server path)."""
         humans = self.human_data if self.real_humans else f"DEMO ({self.human_data})"
+        kind, _, rest = self.image_source.partition(":")
+        images = f"{kind}:{rest.rsplit('/', 1)[-1]}" if rest.startswith(("/", "~")) else self.image_source
         return (f"v{self.benchmark_version} · {self.proxy} #{self.proxy_fingerprint[:6]} · {humans} · "
-                f"{self.image_source} · {self.protocol} · units {self.unit_sampling}")
+                f"{images} · {self.protocol} · units {self.unit_sampling}")
 
 
 def _digest(value: Any) -> str:

@@ -212,7 +212,7 @@ def make_report(name: str, noise: float, *, seed: int = 0):
     rng = np.random.default_rng(seed)
     modes = []
     for mode in ("natural", "optimized"):
-        human = rng.uniform(0.5, 1.0, 60)
+        human = np.random.default_rng(1 if mode == "natural" else 2).uniform(0.5, 1.0, 60)  # same units, same humans
         common = np.random.default_rng(7).normal(0, 0.05, 60)
         predicted = np.clip(human + common + rng.normal(0, noise, 60), 0, 1)
         r = float(np.corrcoef(human, predicted)[0, 1])
@@ -227,13 +227,20 @@ def make_report(name: str, noise: float, *, seed: int = 0):
                         provenance=make_provenance(seed=0, wall_time_s=1.0))
 
 
-def write_reports(folder: Path) -> Path:
-    """Two validation report folders (mis and a noisier `pixel` metric), each with a figure."""
+def write_reports(folder: Path, *, human_data: bool = True) -> Path:
+    """Two validation report folders (mis and a noisier `pixel` metric), each with a figure.
+
+    With `human_data`, each report also carries the `human_data` origin (real) that validation reports record.
+    """
     from benchmark.validation.report import write_report
 
     for name, noise in (("mis", 0.02), ("pixel", 0.2)):
         out = folder / name
-        write_report(make_report(name, noise, seed=len(name)), out)
+        path = write_report(make_report(name, noise, seed=len(name)), out)
+        if human_data:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data["human_data"] = REAL.model_dump(mode="json")
+            path.write_text(json.dumps(data), encoding="utf-8")
         Image.new("RGB", (40, 30), (200, 200, 255)).save(out / "validation.png")
     return folder
 
