@@ -48,7 +48,7 @@ def queue_table(root: str | Path | None) -> pd.DataFrame:
             if folder.is_dir():
                 entries = [_entry_row(path, state) for path in folder.glob("*.json")]
                 rows.extend(sorted(entries, key=lambda r: str(r.get("created", "")), reverse=True))
-    return pd.DataFrame(rows, columns=list(COLUMNS)).fillna("")
+    return pd.DataFrame(rows, columns=list(COLUMNS)).astype(object).fillna("")
 
 
 def queue_keys(root: str | Path | None) -> set[str]:
@@ -56,4 +56,5 @@ def queue_keys(root: str | Path | None) -> set[str]:
     table = queue_table(root)
     if table.empty:
         return set()
-    return set(table.loc[table["state"].isin(["PENDING", "RUNNING", "FINISHED"]), "model"].astype(str))
+    models = table.loc[table["state"].isin(["PENDING", "RUNNING", "FINISHED"]), "model"].astype(str)
+    return {model for model in models if model}
