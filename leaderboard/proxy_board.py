@@ -217,7 +217,7 @@ def format_board(frame: pd.DataFrame) -> pd.DataFrame:
     for mode in MODES:
         frame[f"{mode} r"] = [_ci(v, lo, hi) for v, lo, hi in zip(frame[f"{mode}_r"], frame[f"{mode}_low"],
                                                                    frame[f"{mode}_high"], strict=True)]
-    frame["vs MIS (Δr)"] = [_ci(v, lo, hi) for v, lo, hi in zip(frame["delta"], frame["delta_low"],
-                                                                 frame["delta_high"], strict=True)]
+    frame["vs MIS (Δr)"] = [("baseline" if name == BASELINE else _ci(v, lo, hi)) for name, v, lo, hi in
+                            zip(frame["name"], frame["delta"], frame["delta_low"], frame["delta_high"], strict=True)]
     frame["figure"] = frame["figure_path"]
     return frame

@@ -129,8 +129,14 @@ def derive_family(model: str) -> str:
 
 
 def _timestamp(date: str) -> pd.Timestamp:
-    stamp = pd.to_datetime(date, utc=True, errors="coerce", format="ISO8601")
-    return stamp if isinstance(stamp, pd.Timestamp) else pd.NaT
+    """A UTC timestamp from an ISO 8601 date string (NaT when unreadable); fast path for the common forms."""
+    try:
+        parsed = datetime.fromisoformat(str(date).replace("Z", "+00:00"))
+    except ValueError:
+        stamp = pd.to_datetime(date, utc=True, errors="coerce", format="ISO8601")
+        return stamp if isinstance(stamp, pd.Timestamp) else pd.NaT
+    stamp = pd.Timestamp(parsed)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def is_trained(loaded: LoadedResult) -> bool:
