@@ -155,6 +155,18 @@ def main() -> int:
 
             _timed("browser: hide untrained", hide_untrained, timings)
 
+            in_page = page.evaluate("""() => {
+                const t = (f) => { const s = performance.now(); f(); return performance.now() - s; };
+                const cols = ["rank", "model", "MIS mean", "units"];
+                return {
+                    "in page: filter (search keystroke)": t(() => window.imiFilter("net0", [], [], false, null, null, null)),
+                    "in page: clear filter": t(() => window.imiFilter("", [], [], false, null, null, null)),
+                    "in page: column toggle": t(() => window.imiFilter("", [], [], false, null, null, cols)),
+                    "in page: sort by a header": t(() => document.querySelector("#lb-table th.c-units").click()),
+                };
+            }""")
+            timings.extend((label, ms / 1000) for label, ms in in_page.items())
+
             def switch_group() -> None:
                 page.locator("#group input").first.click()
                 page.get_by_role("option").nth(1).click()

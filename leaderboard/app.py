@@ -27,7 +27,7 @@ from leaderboard.html_table import legend_html, table_html
 from leaderboard.humans import HumanTable, load_human_table
 from leaderboard.loading import LoadedResult, ResultSet, ResultStore
 from leaderboard.proxy_board import ProxyBoard, load_board
-from leaderboard.queue_view import queue_keys, queue_table
+from leaderboard.queue_view import queue_keys, queue_signature, queue_table
 from leaderboard.submit import (
     DEFAULT_COMMAND,
     RateLimiter,
@@ -470,12 +470,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
         def on_row(picked):
             key = str(picked or "").rsplit("|", 1)[0]
             if key not in cache.get().by_key:
-                return gr.skip(), gr.skip()
-            return gr.Tabs(selected="model"), gr.Dropdown(value=key)
+                return gr.skip()
+            return gr.Dropdown(value=key)
 
-        row_pick.change(on_row, row_pick, [tabs, page_model])
-        row_pick.change(None, row_pick, None,
-                       js="(p) => { window.imiUrl({tab: 'model', model: String(p).split('|')[0]}); }")
+        # The browser switches to the Model tab and writes the URL itself (web.py); the server fills the page.
+        row_pick.change(on_row, row_pick, page_model, show_progress="hidden")
 
         for tab_id, tab in (("leaderboard", tab_leaderboard), ("model", tab_model), ("compare", tab_compare),
                             ("proxies", tab_proxies), ("queue", tab_queue), ("about", tab_about),
@@ -594,7 +593,15 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
         refresh.click(on_refresh, [version_state, group], refresh_outputs)
         timer.tick(on_tick, [version_state, group], refresh_outputs, show_progress="hidden")
-        timer.tick(lambda: queue_table(config.queue), None, queue_df, show_progress="hidden")
+        queue_seen = gr.State(None)
+
+        def on_queue_tick(seen):
+            signature = queue_signature(config.queue)
+            if signature == seen:
+                return gr.skip(), seen
+            return queue_table(config.queue), signature
+
+        timer.tick(on_queue_tick, queue_seen, [queue_df, queue_seen], show_progress="hidden")
     demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports) if p]  # type: ignore[attr-defined]
     return demo
 

@@ -56,9 +56,9 @@ def _cell(row: pd.Series, column: str) -> str:
         text = "" if not math.isfinite(value) else (f"{value:.3f}" if column in ("MIS mean", "p5") else f"{value:g}")
     else:
         text = str(value)
-    numeric = column in NUMBER_COLUMNS or column in SORT_COLUMNS
-    kind = ' data-num="1"' if numeric else ""
-    return f'<td class="{slug(column)}"{kind} data-v="{_sort_value(row, column)}">{html.escape(text)}</td>'
+    if column in NUMBER_COLUMNS or column in SORT_COLUMNS:  # sorted by value; other columns by their text
+        return f'<td class="{slug(column)}" data-num="1" data-v="{_sort_value(row, column)}">{html.escape(text)}</td>'
+    return f'<td class="{slug(column)}">{html.escape(text)}</td>'
 
 
 def table_html(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS) -> str:
@@ -76,8 +76,6 @@ def table_html(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS) ->
             f'<tr data-key="{html.escape(str(row["key"]), quote=True)}" '
             f'data-trained="{1 if row["trained"] else 0}" '
             f'data-params="{"" if pd.isna(params) else params}" '
-            f'data-family="{html.escape(str(row["family"]), quote=True)}" '
-            f'data-source="{html.escape(str(row["source"]), quote=True)}" '
             f'data-search="{html.escape(search, quote=True)}">'
             + "".join(_cell(row, c) for c in columns) + "</tr>"
         )

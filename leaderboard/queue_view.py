@@ -58,3 +58,15 @@ def queue_keys(root: str | Path | None) -> set[str]:
         return set()
     models = table.loc[table["state"].isin(["PENDING", "RUNNING", "FINISHED"]), "model"].astype(str)
     return {model for model in models if model}
+
+
+def queue_signature(root: str | Path | None) -> tuple:
+    """A cheap change detector for the queue: (state, entry name, mtime) of every entry file."""
+    if root is None or not Path(root).is_dir():
+        return ()
+    entries = []
+    for state in STATES:
+        folder = Path(root) / state
+        if folder.is_dir():
+            entries += [(state, p.name, p.stat().st_mtime_ns) for p in folder.glob("*.json") if p.exists()]
+    return tuple(sorted(entries))

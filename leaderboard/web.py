@@ -56,9 +56,10 @@ JS = r"""
     let shown = 0;
     for (const tr of t.tBodies[0].rows) {
       const d = tr.dataset; const p = num(d.params);
+      const cell = (c) => { const td = tr.querySelector("td." + c); return td ? td.textContent : ""; };
       const ok = (!q || d.search.includes(q))
-        && (!state.families.length || state.families.includes(d.family))
-        && (!state.sources.length || state.sources.includes(d.source))
+        && (!state.families.length || state.families.includes(cell("c-family")))
+        && (!state.sources.length || state.sources.includes(cell("c-source")))
         && (!state.hideUntrained || d.trained === "1")
         && (state.pmin === null || (p !== null && p >= state.pmin))
         && (state.pmax === null || (p !== null && p <= state.pmax));
@@ -72,7 +73,10 @@ JS = r"""
     const index = [...th.parentNode.children].indexOf(th);
     const sign = state.dir === "ascending" ? 1 : -1;
     const rows = [...t.tBodies[0].rows];
-    const key = (tr) => { const td = tr.children[index]; return [td.dataset.v, td.dataset.num === "1"]; };
+    const key = (tr) => {
+      const td = tr.children[index];
+      return td.dataset.num === "1" ? [td.dataset.v, true] : [td.textContent.toLowerCase(), false];
+    };
     rows.sort((a, b) => {
       const [va, na] = key(a); const [vb, nb] = key(b);
       if (va === "" && vb === "") return 0; if (va === "") return 1; if (vb === "") return -1;
@@ -116,6 +120,9 @@ JS = r"""
       if (!box) return;
       box.value = tr.dataset.key + "|" + Date.now();
       box.dispatchEvent(new Event("input", {bubbles: true}));
+      const tab = document.querySelector('button[role="tab"][data-tab-id="model"]');
+      if (tab) tab.click();  // switch at once; the server fills the model page
+      writeUrl({tab: "model", model: tr.dataset.key});
     }
   });
   function checkRequired() {
