@@ -130,6 +130,15 @@ def test_about_and_provenance(loaded):
         assert text in ABOUT_MARKDOWN
     panel = provenance_markdown(loaded["vit_b_16"])
     assert "imibench score --model torchvision:vit_b_16 --images bundled" in panel
+    assert "Links the submitter gave: none." in panel
+    entry = loaded["vit_b_16"]
+    linked = entry.result.model_copy(update={"submission": entry.result.submission.model_copy(update={
+        "spec": {"paper": "https://arxiv.org/abs/2010.11929", "model_card": "javascript:alert(1)"}})})
+    panel = provenance_markdown(LoadedResult(entry.path, linked))
+    assert "[paper](https://arxiv.org/abs/2010.11929)" in panel and "javascript" not in panel.split("Links")[1][:80]
+    for text in ("FAQ", "@inproceedings{zimmermann2023scale", "@inproceedings{zimmermann2024measuring",
+                 "Why do ranks have intervals"):
+        assert text in ABOUT_MARKDOWN
     assert provenance_markdown(None) == "_Pick a row above._"
 
 
