@@ -159,7 +159,8 @@ def main() -> int:
                 const t = (f) => { const s = performance.now(); f(); return performance.now() - s; };
                 const cols = ["rank", "model", "MIS mean", "units"];
                 return {
-                    "in page: filter (search keystroke)": t(() => window.imiFilter("net0", [], [], false, null, null, null)),
+                    "in page: filter (search keystroke)":
+                        t(() => window.imiFilter("net0", [], [], false, null, null, null)),
                     "in page: clear filter": t(() => window.imiFilter("", [], [], false, null, null, null)),
                     "in page: column toggle": t(() => window.imiFilter("", [], [], false, null, null, cols)),
                     "in page: sort by a header": t(() => document.querySelector("#lb-table th.c-units").click()),

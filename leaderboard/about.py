@@ -96,6 +96,7 @@ def provenance_markdown(loaded: LoadedResult | None) -> str:
     prov = result.provenance
     command = prov.command or "(this result file records no command; rerun with the spec in `submission.spec`)"
     validation = json.dumps(result.proxy.validation, indent=2, sort_keys=True) if result.proxy.validation else "{}"
+    humans = result.proxy.human_data.label if result.proxy.human_data else "humans (origin not recorded)"
     links = []
     for label, key in (("model card", "model_card"), ("paper", "paper"), ("model card", "card"), ("link", "url")):
         value = str(result.submission.spec.get(key) or "")
@@ -115,7 +116,7 @@ def provenance_markdown(loaded: LoadedResult | None) -> str:
             f"wall time {prov.wall_time_s:.1f} s.",
             "",
             f"Proxy {code_span(result.proxy.name)} version {md_escape(result.proxy.version)}; validation against "
-            f"{md_escape(result.proxy.human_data.label if result.proxy.human_data else 'humans (origin not recorded)')}:",
+            f"{md_escape(humans)}:",
             code_block(validation, "json"),
             "Full provenance block:",
             code_block(prov.model_dump_json(indent=2), "json"),

@@ -53,7 +53,6 @@ from leaderboard.table import (
 )
 from leaderboard.text import code_span, md_escape
 from leaderboard.views import (
-    OTHER,
     compare_frame,
     human_scatter_frame,
     layer_frame,
@@ -150,7 +149,8 @@ def _invalid_panel(snap: Snapshot) -> tuple[str, bool]:
     if snap.conflicts:
         parts.append(f"{len(snap.conflicts)} submission id(s) are claimed by different files (conflict)")
     summary = "⚠️ " + " and ".join(parts) + "; not shown."
-    return f'<details class="lb-invalid"><summary>{html.escape(summary)}</summary><ul>{"".join(items)}</ul></details>', True
+    listed = "".join(items)
+    return f'<details class="lb-invalid"><summary>{html.escape(summary)}</summary><ul>{listed}</ul></details>', True
 
 
 def _group_update(snap: Snapshot, version: str | None, current: str | None) -> gr.Dropdown:
@@ -214,7 +214,8 @@ def _model_page(snap: Snapshot, key: str | None, humans: HumanTable | None) -> t
         return "_Click a row of the leaderboard, or pick a model above._", pd.DataFrame(), None, None
     row = snap.table[snap.table["key"] == key].iloc[0]
     lines = [f"## {md_escape(row['model'])}",
-             f"Rank **{md_escape(row['rank'])}** in its group · MIS **{row['MIS mean']:.3f}** {md_escape(row['95% CI'])}"
+             f"Rank **{md_escape(row['rank'])}** in its group · MIS **{row['MIS mean']:.3f}** "
+             f"{md_escape(row['95% CI'])}"
              f" · {row['units']} units · proxy {md_escape(row['proxy'])} · benchmark {md_escape(row['benchmark'])}"]
     if row["humans natural"] or row["humans optimized"]:
         label = humans.label if humans else "humans"
@@ -231,7 +232,8 @@ def _proxy_html(board: ProxyBoard, reports_folder: Path | None) -> str:
     if board.table.empty:
         where = f" in {html.escape(str(reports_folder))}" if reports_folder else ""
         note = "" if reports_folder else " Start the leaderboard with --reports DIR."
-        return f"<p>No validation reports{where}.{note} Queue one with <code>imibench proxy submit REPORT_DIR</code>.</p>"
+        return (f"<p>No validation reports{where}.{note} Queue one with "
+                "<code>imibench proxy submit REPORT_DIR</code>.</p>")
     columns = ["rank", "proxy", "headline r", "95% CI", "r / ceiling", "natural r", "optimized r", "vs MIS (Δr)",
                "scheme", "human data", "units", "figure"]
     heads = "".join(f"<th>{html.escape(c)}</th>" for c in columns)

@@ -42,6 +42,7 @@ RATE_WINDOW_S = 3600.0  # ... per hour
 PUBLIC_MODEL_SOURCES = ("timm:", "open_clip:", "torchvision:")
 PUBLIC_IMAGE_PREFIXES = ("hf:",)
 FORBIDDEN_MODEL_KEYS = ("weights", "sha256", "arch")
+HUB_IMAGES = re.compile(r"hf:[\w.-]+/[\w.-]+(@[\w.-]+)?")
 NOISE = re.compile(r"retry|retrying|urllib3|HTTPSConnectionPool|Max retries|NewConnectionError|Traceback|"
                    r"^\s+File |^\s+\^|huggingface_hub|warnings\.warn|Warning:", re.IGNORECASE)
 
@@ -114,7 +115,7 @@ def public_spec_problem(spec: dict[str, Any], *, image_allow_list: Iterable[str]
     images = str(spec.get("images") or "").strip()
     allowed = set(image_allow_list)
     if images and images != "bundled" and images not in allowed and not (
-            images.startswith(PUBLIC_IMAGE_PREFIXES) and ".." not in images and re.fullmatch(r"hf:[\w.-]+/[\w.-]+(@[\w.-]+)?", images)):
+            images.startswith(PUBLIC_IMAGE_PREFIXES) and ".." not in images and HUB_IMAGES.fullmatch(images)):
         options = ["bundled", "hf:OWNER/NAME[@REVISION]", *sorted(allowed)]
         return f"Image source {images[:80]!r} is not allowed here; use one of: {', '.join(options)}."
     return None

@@ -46,7 +46,8 @@ JS = r"""
     if (!style) { style = document.createElement("style"); style.id = "lb-colstyle"; document.head.appendChild(style); }
     if (!state.cols) { style.textContent = ""; return; }
     const t = table(); if (!t) return;
-    const shown = new Set(state.cols.map((c) => "c-" + c.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "")));
+    const slug = (c) => "c-" + c.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+    const shown = new Set(state.cols.map(slug));
     const hidden = [...t.querySelectorAll("thead th")].map((th) => th.dataset.col).filter((c) => !shown.has(c));
     style.textContent = hidden.map((c) => `#lb-table .${c} { display: none !important; }`).join("\n");
   }
@@ -91,7 +92,8 @@ JS = r"""
   function writeUrl(extra) {
     if (!window.imiReady) return;  // the server applies the shared URL first (demo.load)
     const url = new URL(window.location.href); const p = url.searchParams;
-    const set = (k, v) => (v === null || v === undefined || v === "" || (Array.isArray(v) && !v.length)) ? p.delete(k) : p.set(k, Array.isArray(v) ? v.join(",") : v);
+    const empty = (v) => v === null || v === undefined || v === "" || (Array.isArray(v) && !v.length);
+    const set = (k, v) => empty(v) ? p.delete(k) : p.set(k, Array.isArray(v) ? v.join(",") : v);
     set("q", state.q); set("family", state.families); set("source", state.sources);
     set("untrained", state.hideUntrained ? "hide" : ""); set("pmin", state.pmin); set("pmax", state.pmax);
     set("cols", state.cols); set("sort", state.sort ? `${state.sort}:${state.dir}` : "");

@@ -32,7 +32,9 @@ def find_reports(folder: str | Path) -> list[Path]:
         raise SourceUnavailableError(f"No report folder at {root}: pass the --out folder of `imibench proxy validate`.")
     found = sorted(root.rglob(REPORT_FILE))
     if not found:
-        raise SourceUnavailableError(f"No {REPORT_FILE} under {root}: run `imibench proxy validate --out {root}` first.")
+        raise SourceUnavailableError(
+            f"No {REPORT_FILE} under {root}: run `imibench proxy validate --out {root}` first."
+        )
     return found
 
 

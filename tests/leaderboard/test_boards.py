@@ -63,7 +63,8 @@ def test_human_columns_for_models_in_the_release(tmp_path):
     assert 0.7 < resnet["human_natural"] < 0.9 and resnet["human_natural_low"] < resnet["human_natural"]
     assert resnet["humans natural"].startswith(f"{resnet['human_natural']:.3f} [")
     assert math.isnan(table[table["model"] == "vit_b_16"].iloc[0]["human_natural"])  # not in the release
-    loaded = next(r for r in latest_results(results.results).values() if r.result.submission.model.startswith("resnet50"))
+    loaded = next(r for r in latest_results(results.results).values()
+                  if r.result.submission.model.startswith("resnet50"))
     pairs = humans.unit_pairs(loaded)
     assert len(pairs) == 18 and set(pairs["mode"]) == {"natural", "optimized"}
 
@@ -140,3 +141,22 @@ def test_publish_dry_run_adds_reports(tmp_path):
     assert args.func(args) == 0
     assert len(list((tmp_path / "out" / "reports").glob("*/report.json"))) == 2
     assert load_results(tmp_path / "out").invalid == ()  # reports/ is not read as result files
+
+
+def test_benchmark_version_selector_narrows_the_groups(tmp_path):
+    from dataclasses import replace
+
+    from benchmark.results.io import write_result
+    from leaderboard.app import SnapshotCache, _group_update
+    from leaderboard.loading import ResultStore
+    from tests.leaderboard.fixtures import MODELS, make_result, write_stimuli
+
+    folder = write_results(tmp_path / "results", invalid=False)
+    ids = write_stimuli(tmp_path / "stimuli")
+    write_result(make_result(replace(MODELS[1], benchmark_version="0.2.0"), tmp_path / "stimuli", ids),
+                 folder / "new.json")
+    snap = SnapshotCache(ResultStore(folder)).get()
+    everything = _group_update(snap, "", None)
+    newest = _group_update(snap, "0.2.0", None)
+    assert len(everything.choices) == 4 and len(newest.choices) == 1
+    assert "v0.2.0" in newest.choices[0][0] and newest.value == newest.choices[0][1]

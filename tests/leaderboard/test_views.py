@@ -163,7 +163,8 @@ def test_submit_success_and_failure_with_a_stub_command(tmp_path):
     assert "required" in run_submit(build_spec(model=" "), queue=queue, command=STUB_SUBMIT_COMMAND).message
     assert "disabled" in run_submit(build_spec(model="timm:x"), queue=None, command=STUB_SUBMIT_COMMAND).message
     assert "submitter" in run_submit(build_spec(model="timm:x"), queue=queue, command=STUB_SUBMIT_COMMAND).message
-    missing = run_submit(build_spec(model="timm:x", submitter="a"), queue=queue, command=("/no/such/imibench", "{spec}"))
+    missing = run_submit(build_spec(model="timm:x", submitter="a"), queue=queue,
+                         command=("/no/such/imibench", "{spec}"))
     assert not missing.ok and "could not be started" in missing.message
 
 
@@ -187,7 +188,8 @@ def test_the_real_submit_command_refuses_an_incomplete_spec(tmp_path):
     assert not (tmp_path / "queue").exists() or not any((tmp_path / "queue").iterdir())
 
 
-@pytest.mark.parametrize("model", ["local:/server/path/weights.safetensors", "folder:/etc", "timm:resnet18?weights=/etc/x",
+@pytest.mark.parametrize("model", ["local:/server/path/weights.safetensors", "folder:/etc",
+                                   "timm:resnet18?weights=/etc/x",
                                    "timm:/etc/passwd", "timm:../../x", "resnet18"])
 def test_public_form_refuses_server_paths_without_naming_server_files(model):
     problem = public_spec_problem(build_spec(model=model, submitter="a"))
