@@ -36,6 +36,7 @@ from leaderboard.submit import (
     public_spec_problem,
     resubmission_problem,
     run_submit,
+    scored_keys,
 )
 from leaderboard.submit import TIMEOUT_S as SUBMIT_TIMEOUT_S
 from leaderboard.table import (
@@ -520,10 +521,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
             problem = public_spec_problem(spec, image_allow_list=config.image_allow_list)
             if problem is None:
                 snap = cache.get()
-                scored = {model_key(str(row.submission.spec.get("model") or
-                                        f"{row.submission.source}:{row.submission.model}"),
-                                    row.submission.revision) + ("" if row_trained(row) else "#untrained")
-                          for row in (loaded.result for loaded in snap.by_key.values())}
+                scored: set[str] = set()
+                for row in (loaded.result for loaded in snap.by_key.values()):
+                    scored |= scored_keys(str(row.submission.spec.get("model") or
+                                              f"{row.submission.source}:{row.submission.model}"),
+                                          row.submission.revision, trained=row_trained(row))
                 problem = resubmission_problem(spec, scored, {model_key(m) for m in queue_keys(config.queue)})
             if problem is None:
                 client_host = getattr(getattr(request, "client", None), "host", "") if request else ""

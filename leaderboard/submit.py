@@ -146,10 +146,25 @@ class RateLimiter:
 
 
 def model_key(model: str, revision: str | None = None) -> str:
-    """A model spec string normalised for the resubmission check (query keys sorted, revision appended)."""
+    """A model spec string normalised for the resubmission check: query keys sorted, the revision (a field or a
+    `revision=` key) appended as `@REV`."""
     base, _, query = model.strip().partition("?")
-    parts = sorted(p.strip().lower() for p in query.split("&") if p.strip())
-    return base.lower() + ("?" + "&".join(parts) if parts else "") + (f"@{revision.strip()}" if revision else "")
+    parts = []
+    for part in (p.strip() for p in query.split("&")):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "revision":
+            revision = revision or value.strip()
+        elif part:
+            parts.append(part.lower())
+    revision = (revision or "").strip()
+    return base.lower() + ("?" + "&".join(sorted(parts)) if parts else "") + (f"@{revision}" if revision else "")
+
+
+def scored_keys(model: str, revision: str | None, *, trained: bool) -> set[str]:
+    """The keys a scored model blocks: its model without a revision, and its exact revision (a new one is new)."""
+    suffix = "" if trained else "#untrained"
+    exact = model_key(model, revision) + suffix
+    return {exact, exact.split("@", 1)[0] + suffix if "@" in exact else exact}
 
 
 def resubmission_problem(spec: dict[str, Any], scored: Iterable[str], queued: Iterable[str]) -> str | None:

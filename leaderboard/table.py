@@ -156,11 +156,8 @@ def display_name(loaded: LoadedResult) -> str:
 
 
 def row_label(loaded: LoadedResult) -> str:
-    """The name shown in the table: display name, plus the revision and "(untrained)" where they apply."""
+    """The name shown in the table: display name, plus "(untrained)" for random weights."""
     label = display_name(loaded)
-    revision = loaded.result.submission.revision
-    if revision:
-        label += f" @ {revision[:10]}"
     if not is_trained(loaded):
         label += f" ({UNTRAINED})"
     return label
@@ -304,6 +301,9 @@ def build_table(results: Iterable[LoadedResult], humans: HumanLookup | None = No
     if not chosen:
         return empty_table()
     frame = pd.DataFrame([result_row(loaded, humans) for loaded in chosen])
+    revisions = frame.groupby("model_id")["revision"].transform("nunique")
+    newer = (revisions > 1) & (frame["revision"] != "")  # several revisions of one model: say which is which
+    frame.loc[newer, "model"] = frame.loc[newer, "model"] + " @ rev " + frame.loc[newer, "revision"].str[:10]
     frame["_mean"] = [loaded.result.scores.model.mean for loaded in chosen]
     boots = np.vstack([_replicates(loaded) for loaded in chosen])
     groups = [rank_group(group, boots[group.index.to_numpy()]) for _, group in frame.groupby("group", sort=False)]

@@ -239,3 +239,18 @@ def test_a_bare_repo_id_that_is_not_a_folder_suggests_the_hub_prefix(tmp_path, m
     monkeypatch.chdir(tmp_path)
     result = load_results("someone/results")
     assert "does not exist" in result.problem and "--results hf:someone/results" in result.problem
+
+
+def test_a_new_revision_is_a_new_row_shown_as_such(tmp_path):
+    from dataclasses import replace
+
+    from benchmark.results.io import write_result
+    from tests.leaderboard.fixtures import MODELS, make_result, write_stimuli
+
+    ids = write_stimuli(tmp_path / "stimuli")
+    for index, revision in enumerate(("aaaa", "bbbb")):
+        result = make_result(replace(MODELS[1], mean=0.8 - index / 10), tmp_path / "stimuli", ids)
+        sub = result.submission.model_copy(update={"revision": revision, "id": f"vit-{revision}"})
+        write_result(result.model_copy(update={"submission": sub}), tmp_path / "results" / f"{revision}.json")
+    table = build_table(load_results(tmp_path / "results").results)
+    assert sorted(table["model"]) == ["vit_b_16 @ rev aaaa", "vit_b_16 @ rev bbbb"]

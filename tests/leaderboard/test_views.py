@@ -17,6 +17,7 @@ from leaderboard.submit import (
     public_spec_problem,
     resubmission_problem,
     run_submit,
+    scored_keys,
 )
 from leaderboard.text import code_block, md_escape
 from leaderboard.table import build_table, latest_results
@@ -220,6 +221,13 @@ def test_rate_limit_and_resubmission():
     assert "already in the queue" in resubmission_problem(spec, set(), {model_key("timm:resnet18")})
     assert resubmission_problem(build_spec(model="timm:resnet18", submitter="a", revision="abc"),
                                 {model_key("timm:resnet18")}, set()) is None  # a new revision is a new row
+    blocked = scored_keys("timm:resnet18?revision=abc", None, trained=True)
+    assert blocked == {"timm:resnet18@abc", "timm:resnet18"}
+    assert "already scored" in resubmission_problem(build_spec(model="timm:resnet18", submitter="a",
+                                                               revision="abc"), blocked, set())
+    assert resubmission_problem(build_spec(model="timm:resnet18", submitter="a", revision="def"), blocked, set()) is None
+    assert resubmission_problem(build_spec(model="timm:resnet18", submitter="a", pretrained=False), blocked,
+                                set()) is None  # the untrained baseline is another model
 
 
 def test_markdown_escaping_and_code_fences(loaded):
