@@ -631,6 +631,7 @@ def launch_app(config: AppConfig, *, host: str = "127.0.0.1", port: int = 7860,
     """Build and launch the app on host:port; with `prevent_thread_lock` it returns while the server runs."""
     demo = build_app(config)
     allowed = getattr(demo, "imi_allowed_paths", [])
+    # show_error=False: an exception's text can name server paths; handlers report users' mistakes themselves.
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, quiet=True,
-                show_error=True, allowed_paths=allowed or None, theme=gr.themes.Default(), css=CSS, head=JS)
+                show_error=False, allowed_paths=allowed or None, theme=gr.themes.Default(), css=CSS, head=JS)
     return demo

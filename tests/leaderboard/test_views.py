@@ -1,7 +1,6 @@
 import sys
 
 import pytest
-from matplotlib.figure import Figure
 from PIL import Image
 
 from benchmark.api.errors import ConfigError
@@ -20,14 +19,11 @@ from leaderboard.submit import (
     scored_keys,
 )
 from leaderboard.text import code_block, md_escape
-from leaderboard.table import build_table, latest_results
+from leaderboard.table import latest_results
 from leaderboard.views import (
-    accuracy_scatter_figure,
     layer_names,
-    layer_profile_figure,
     task_choices,
     unit_choices,
-    unit_distribution_figure,
     unit_view,
 )
 from tests.leaderboard.fixtures import LAYERS, N_REFERENCES, N_TASKS, STUB_SUBMIT_COMMAND, write_results
@@ -41,19 +37,6 @@ def loaded(tmp_path) -> dict[str, LoadedResult]:
     STIMULI[:] = [tmp_path / "stimuli"]
     results = load_results(write_results(tmp_path / "results", stimuli=tmp_path / "stimuli"))
     return {entry.result.submission.model: entry for entry in latest_results(results.results).values()}
-
-
-def test_figures_render(loaded):
-    models = list(loaded.values())
-    for figure in (layer_profile_figure(models), unit_distribution_figure(models),
-                   accuracy_scatter_figure(build_table(models)), layer_profile_figure([]),
-                   unit_distribution_figure([]), accuracy_scatter_figure(build_table([]))):
-        assert isinstance(figure, Figure)
-        figure.canvas.draw()
-    profile = layer_profile_figure(models[:2])
-    assert len(profile.axes[0].lines) == 2
-    scatter = accuracy_scatter_figure(build_table(models))
-    assert "4 models without a known top-1 not shown" in scatter.axes[0].get_title()
 
 
 def test_unit_navigation(loaded):
