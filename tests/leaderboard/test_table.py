@@ -254,3 +254,18 @@ def test_a_new_revision_is_a_new_row_shown_as_such(tmp_path):
         write_result(result.model_copy(update={"submission": sub}), tmp_path / "results" / f"{revision}.json")
     table = build_table(load_results(tmp_path / "results").results)
     assert sorted(table["model"]) == ["vit_b_16 @ rev aaaa", "vit_b_16 @ rev bbbb"]
+
+
+def test_unchanged_files_are_not_parsed_again_and_changed_ones_are(tmp_path, monkeypatch):
+    import leaderboard.loading as loading
+
+    folder = write_results(tmp_path / "results", invalid=False)
+    first = load_results(folder)
+    calls = []
+    real = loading.read_result
+    monkeypatch.setattr(loading, "read_result", lambda path: calls.append(path) or real(path))
+    again = load_results(folder)
+    assert calls == [] and [r.key for r in again.results] == [r.key for r in first.results]
+    (folder / "00_resnet50.a1_in1k.json").write_text("{broken", encoding="utf-8")
+    changed = load_results(folder)
+    assert len(calls) == 1 and [item.name for item in changed.invalid] == ["00_resnet50.a1_in1k.json"]
