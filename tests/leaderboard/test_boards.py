@@ -160,3 +160,13 @@ def test_benchmark_version_selector_narrows_the_groups(tmp_path):
     newest = _group_update(snap, "0.2.0", None)
     assert len(everything.choices) == 4 and len(newest.choices) == 1
     assert "v0.2.0" in newest.choices[0][0] and newest.value == newest.choices[0][1]
+
+
+def test_compare_plot_names_only_highlighted_models(tmp_path):
+    from leaderboard.views import OTHER, compare_frame
+
+    table = build_table(load_results(write_results(tmp_path / "results", invalid=False)).results)
+    resnet = table[table["model"] == "ResNet-50 A1"]["key"].tolist()
+    frame = compare_frame(table, resnet)
+    assert sorted(set(frame["highlight"])) == ["ResNet-50 A1", OTHER] and len(frame) == 3  # only known top-1
+    assert set(compare_frame(table, [])["highlight"]) == {OTHER}

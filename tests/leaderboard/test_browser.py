@@ -257,6 +257,18 @@ def test_proxy_tab_ranks_two_reports_with_a_paired_comparison(page, servers):
     assert "validation.png" in link.get_attribute("href")
 
 
+def test_compare_tab_names_highlighted_models_and_downloads_paper_figures(page, servers):
+    _open(page, servers.results_url)
+    page.get_by_role("tab", name="Compare").click()
+    plot = page.locator("#compare-plot")
+    expect(plot).to_contain_text("convnext_tiny.fb_in1k")  # the highlighted models are named in the legend
+    expect(plot).not_to_contain_text("ViT-B-32")  # no stated top-1: not plotted
+    page.locator("#figures-button").click()
+    files = page.locator("#figures-files")
+    for suffix in (".png", ".svg", ".pdf"):
+        expect(files).to_contain_text(re.compile(r"mis_vs_top1\s*" + re.escape(suffix)))
+
+
 def test_queue_tab_lists_states_and_reasons(page, servers):
     _open(page, servers.results_url)
     page.get_by_role("tab", name="Queue").click()
