@@ -1,15 +1,17 @@
-"""Resolve a result file's image ids to image files, and draw placeholders for ids that cannot be resolved.
+"""Resolve a result file's image ids to image files inside allowed folders only, and draw placeholders otherwise.
 
-Rule: an id that is an absolute path of an existing file is used as is. A relative id is looked up under each
-stimuli root in order: the `--stimuli-root` option, then the folder where scoring saved the images of a source
-without files (`protocol.image_source.stimuli_dir`, files named by `materialised_name`), then the image source's folder recorded in the result
-(`protocol.image_source.id`, without a `folder:` prefix, when it names an existing folder; a relative folder is
-taken relative to the result file's folder), then the result file's own folder. The first existing file wins.
-Anything else is unresolved and gets a placeholder tile; the viewer then says where the images were expected.
+Result files can come from strangers (a Hub dataset), so an image id never chooses a server path: an absolute id,
+or one with a `..` part, is refused. A relative id is looked up under each allowed root in order: the configured
+image roots (`--stimuli-root`), then the result's own stimuli folder (`protocol.image_source.stimuli_dir`, files
+named by `materialised_name`; it must lie inside the result file's folder), then the image source's folder
+recorded in the result (`protocol.image_source.id`) when that folder lies inside a configured root or the result
+file's folder, then the result file's own folder. A candidate whose resolved path (symlinks followed) leaves its
+root is refused. Anything else gets a placeholder tile, and the viewer says where the images were expected.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,34 +32,40 @@ class StimuliRoot:
     materialised: bool = False  # files are named by materialised_name(id), not by the id itself
 
 
-def stimuli_roots(loaded: LoadedResult, override: str | Path | None = None) -> list[StimuliRoot]:
-    """The folders relative image ids are looked up in, in order (see the module rule)."""
-    roots: list[StimuliRoot] = []
-    if override is not None:
-        roots.append(StimuliRoot(Path(override).expanduser(), "--stimuli-root"))
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved == f.resolve() or resolved.is_relative_to(f.resolve()) for f in folders)
+
+
+def stimuli_roots(loaded: LoadedResult, override: str | Path | Sequence[str | Path] | None = None) -> list[StimuliRoot]:
+    """The allowed folders relative image ids are looked up in, in order (see the module rule)."""
+    configured = [] if override is None else [override] if isinstance(override, str | Path) else list(override)
+    roots = [StimuliRoot(Path(folder).expanduser(), "--stimuli-root") for folder in configured]
+    own = loaded.path.parent
+    allowed = [own] + [root.folder for root in roots]
     stimuli_dir = loaded.result.protocol.image_source.stimuli_dir
-    if stimuli_dir:
-        folder = Path(stimuli_dir).expanduser()
-        roots.append(StimuliRoot(folder if folder.is_absolute() else loaded.path.parent / folder,
-                                 "protocol.image_source.stimuli_dir", materialised=True))
+    if stimuli_dir and not Path(stimuli_dir).is_absolute():
+        folder = own / stimuli_dir
+        if _inside(folder, [own]):
+            roots.append(StimuliRoot(folder, "protocol.image_source.stimuli_dir", materialised=True))
     recorded = loaded.result.protocol.image_source.id.removeprefix("folder:")
     folder = Path(recorded).expanduser()
     if not folder.is_absolute():
-        folder = loaded.path.parent / folder
-    if recorded and folder.is_dir():
+        folder = own / folder
+    if recorded and folder.is_dir() and _inside(folder, allowed):
         roots.append(StimuliRoot(folder, "protocol.image_source.id"))
-    roots.append(StimuliRoot(loaded.path.parent, "the result file's folder"))
+    roots.append(StimuliRoot(own, "the result file's folder"))
     return roots
 
 
 def resolve_image(image_id: str, roots: list[StimuliRoot]) -> Path | None:
-    """The file an image id names under the module rule, or None when it cannot be found."""
-    path = Path(image_id).expanduser()
-    if path.is_absolute():
-        return path if path.is_file() else None
+    """The file an image id names inside one of `roots` (module rule), or None: never a path outside them."""
+    path = Path(image_id)
+    if path.is_absolute() or image_id.startswith("~") or ".." in path.parts or "\\" in image_id:
+        return None
     for root in roots:
         candidate = root.folder / (materialised_name(image_id) if root.materialised else path)
-        if candidate.is_file():
+        if candidate.is_file() and _inside(candidate, [root.folder]):
             return candidate
     return None
 

@@ -7,11 +7,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.api.errors import ImiBenchError, SourceUnavailableError
+from benchmark.api.errors import DataValidationError, ImiBenchError, SourceUnavailableError
 from benchmark.results.io import read_result
 from benchmark.results.schema import ResultFile
 
 HUB_PREFIX = "hf:"
+NOT_RESULTS = ("reports",)  # top-level folders of a results source that hold other files (validation reports)
+MAX_RESULT_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def result_paths(folder: Path) -> list[Path]:
     paths = []
     for path in folder.rglob("*.json"):
         relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts):
+        if any(part.startswith(".") for part in relative.parts) or relative.parts[0] in NOT_RESULTS:
             continue
         paths.append(path)
     return sorted(paths)
@@ -93,17 +95,47 @@ def folder_signature(folder: Path | None) -> tuple[int, int]:
     return (len(paths), newest)
 
 
+_READ_CACHE: dict[str, tuple[tuple[int, int], LoadedResult | InvalidFile]] = {}
+_READ_CACHE_MAX = 50_000
+
+
+def _read_one(path: Path, name: str) -> LoadedResult | InvalidFile:
+    """One result file, or why it is not one (never raises for a bad file)."""
+    try:
+        if path.stat().st_size > MAX_RESULT_BYTES:
+            raise DataValidationError(f"{path} is larger than {MAX_RESULT_BYTES // 2**20} MiB.")
+        return LoadedResult(path, read_result(path))
+    except (ImiBenchError, OSError, UnicodeDecodeError) as err:
+        return InvalidFile(name, str(err).replace(str(path), name))
+    except RecursionError:
+        return InvalidFile(name, "JSON nested too deeply to read.")
+    except (ValueError, TypeError, MemoryError) as err:  # anything a crafted file makes the parser raise
+        return InvalidFile(name, f"unreadable ({err.__class__.__name__}).")
+
+
 def read_folder(folder: Path, *, source: str | None = None) -> ResultSet:
-    """Read every result file under `folder`; unreadable ones become `InvalidFile` entries."""
+    """Read every result file under `folder`; unreadable ones become `InvalidFile` entries.
+
+    A file whose size and modification time are unchanged since the last read is not parsed again.
+    """
     results: list[LoadedResult] = []
     invalid: list[InvalidFile] = []
     for path in result_paths(folder):
         name = str(path.relative_to(folder))
         try:
-            results.append(LoadedResult(path, read_result(path)))
-        except (ImiBenchError, OSError, UnicodeDecodeError) as err:
-            message = str(err).replace(str(path), name)
-            invalid.append(InvalidFile(name, message))
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = (-1, -1)
+        cached = _READ_CACHE.get(str(path))
+        if cached is not None and cached[0] == stamp and stamp != (-1, -1):
+            entry = cached[1]
+        else:
+            entry = _read_one(path, name)
+            if len(_READ_CACHE) >= _READ_CACHE_MAX:
+                _READ_CACHE.clear()
+            _READ_CACHE[str(path)] = (stamp, entry)
+        (results if isinstance(entry, LoadedResult) else invalid).append(entry)
     problem = None
     if not folder.is_dir():
         problem = f"The results folder {folder} does not exist (yet)."

@@ -1,6 +1,6 @@
-"""The model and compare views: layer profiles, unit-score distributions, the accuracy scatter and the unit viewer.
+"""The model and compare views: the unit viewer and the data behind the interactive (native) plots.
 
-Plots are matplotlib `Figure`s built without pyplot (no global state, safe in Gradio's worker threads).
+Paper figures (PNG/SVG/PDF) are in `leaderboard.figures`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from PIL import Image
 
 from benchmark.api.errors import ConfigError
@@ -21,107 +19,7 @@ from leaderboard.images import expected_location, load_thumbnail, placeholder, r
 from leaderboard.loading import LoadedResult
 from leaderboard.table import display_name
 
-FIGSIZE = (7.5, 4.2)
 GalleryItem = tuple[Image.Image, str]
-
-
-def message_figure(text: str) -> Figure:
-    """A blank figure that shows `text` (empty states)."""
-    figure = Figure(figsize=FIGSIZE)
-    axes = figure.add_subplot()
-    axes.axis("off")
-    axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="#555555")
-    return figure
-
-
-def layer_profile_figure(results: Sequence[LoadedResult]) -> Figure:
-    """MIS per layer against relative depth, one line per model, with the layers' 95% CIs as a band."""
-    if not results:
-        return message_figure("Pick one or more models to see their per-layer profile.")
-    figure = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = figure.add_subplot()
-    by_index = []
-    for loaded in results:
-        layers = loaded.result.scores.layers
-        if not layers:
-            continue
-        if all(layer.relative_depth is not None for layer in layers):
-            x = np.array([layer.relative_depth for layer in layers], dtype=float)
-            label = display_name(loaded)
-        else:
-            x = np.linspace(0.0, 1.0, len(layers)) if len(layers) > 1 else np.zeros(1)
-            label = f"{display_name(loaded)} (by layer index: relative depth not recorded)"
-            by_index.append(display_name(loaded))
-        order = np.argsort(x, kind="stable")
-        x = x[order]
-        mean = np.array([layers[i].mean for i in order])
-        low = np.array([layers[i].ci_low for i in order])
-        high = np.array([layers[i].ci_high for i in order])
-        (line,) = axes.plot(x, mean, marker="o", label=label)
-        axes.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-    axes.set_xlabel("relative depth (0 = first scored layer, 1 = last)")
-    axes.set_ylabel("MIS (mean over the layer's units)")
-    axes.set_xlim(-0.03, 1.03)
-    axes.set_title("Per-layer profile (bands: 95% CI)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
-    return figure
-
-
-def unit_distribution_figure(results: Sequence[LoadedResult]) -> Figure:
-    """Histograms of unit scores (share of each model's units), several models overlaid."""
-    if not results:
-        return message_figure("Pick one or more models to see their distribution of unit scores.")
-    all_scores = [np.array([u.score for u in loaded.result.scores.units], dtype=float) for loaded in results]
-    pooled = np.concatenate([s for s in all_scores if s.size] or [np.zeros(0)])
-    if pooled.size == 0:
-        return message_figure("These result files hold no per-unit scores.")
-    low, high = float(pooled.min()), float(pooled.max())
-    if high - low < 1e-9:
-        low, high = low - 0.01, high + 0.01
-    bins = np.linspace(low, high, 21)
-    figure = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = figure.add_subplot()
-    for loaded, scores in zip(results, all_scores, strict=True):
-        if scores.size == 0:
-            continue
-        weights = np.full(scores.size, 1.0 / scores.size)
-        axes.hist(scores, bins=bins, weights=weights, histtype="stepfilled", alpha=0.35,
-                  label=f"{display_name(loaded)} (n={scores.size}, mean {scores.mean():.3f})")
-    axes.set_xlabel("unit score (MIS)")
-    axes.set_ylabel("share of units")
-    axes.set_title("Distribution of unit scores")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="best")
-    return figure
-
-
-def accuracy_scatter_figure(table: pd.DataFrame) -> Figure:
-    """MIS mean (with 95% CI) against ImageNet top-1 for the models whose top-1 is known."""
-    if table.empty:
-        return message_figure("No results yet.")
-    known = table[table["ImageNet top-1"].notna()]
-    missing = len(table) - len(known)
-    if known.empty:
-        return message_figure(
-            "No result records an ImageNet top-1 accuracy (spec field `imagenet_top1`), so there is nothing to plot."
-        )
-    figure = Figure(figsize=FIGSIZE, layout="constrained")
-    axes = figure.add_subplot()
-    x = known["ImageNet top-1"].astype(float).to_numpy()
-    y = known["MIS mean"].astype(float).to_numpy()
-    err = np.vstack([y - known["ci_low"].astype(float).to_numpy(), known["ci_high"].astype(float).to_numpy() - y])
-    axes.errorbar(x, y, yerr=np.clip(err, 0, None), fmt="o", capsize=3, color="#3a6fb0")
-    for xi, yi, name in zip(x, y, known["model"], strict=True):
-        axes.annotate(str(name), (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    axes.set_xlabel("ImageNet top-1 accuracy (%)")
-    axes.set_ylabel("MIS mean (95% CI)")
-    title = "Interpretability vs accuracy"
-    if missing:
-        title += f" ({missing} model{'s' if missing != 1 else ''} without a known top-1 not shown)"
-    axes.set_title(title, fontsize=10)
-    axes.grid(alpha=0.3)
-    return figure
 
 
 # ---------------------------------------------------------------- unit viewer
@@ -217,3 +115,53 @@ def unit_view(loaded: LoadedResult, layer: str, channel: int, task: int,
             f"(e.g. `{missing[0]}`). {expected_location(loaded, roots)}"
         )
     return UnitView(summary, max_items, min_items, query_items, warning)
+
+
+# ---------------------------------------------------------------- data for the interactive (native) plots
+
+
+def layer_frame(loaded: LoadedResult) -> pd.DataFrame:
+    """The per-layer table of one result: layer, relative depth, units, mean, p5, 95% CI (3 decimals)."""
+    rows = [{"layer": layer.layer,
+             "depth": round(layer.relative_depth, 3) if layer.relative_depth is not None else None,
+             "units": layer.n_units, "MIS mean": round(layer.mean, 3), "p5": round(layer.p5, 3),
+             "ci_low": round(layer.ci_low, 3), "ci_high": round(layer.ci_high, 3)}
+            for layer in loaded.result.scores.layers]
+    return pd.DataFrame(rows, columns=["layer", "depth", "units", "MIS mean", "p5", "ci_low", "ci_high"])
+
+
+def profile_frame(results: Sequence[LoadedResult]) -> pd.DataFrame:
+    """Long table (model, layer, depth, MIS) of per-layer means for a line plot; depth by index when unrecorded."""
+    rows = []
+    for loaded in results:
+        layers = loaded.result.scores.layers
+        for index, layer in enumerate(layers):
+            depth = layer.relative_depth if layer.relative_depth is not None else (
+                index / (len(layers) - 1) if len(layers) > 1 else 0.0)
+            rows.append({"model": display_name(loaded), "layer": layer.layer, "relative depth": float(depth),
+                         "MIS mean": float(layer.mean), "ci_low": float(layer.ci_low), "ci_high": float(layer.ci_high)})
+    return pd.DataFrame(rows, columns=["model", "layer", "relative depth", "MIS mean", "ci_low", "ci_high"])
+
+
+OTHER = "other models"
+
+
+def compare_frame(table: pd.DataFrame, highlighted: Sequence[str] = ()) -> pd.DataFrame:
+    """MIS mean against ImageNet top-1 for rows with a known top-1; only highlighted rows get their own label."""
+    known = table[pd.to_numeric(table["ImageNet top-1"], errors="coerce").notna()] if not table.empty else table
+    chosen = set(highlighted)
+    return pd.DataFrame({
+        "ImageNet top-1 (%)": pd.to_numeric(known["ImageNet top-1"], errors="coerce").astype(float),
+        "MIS mean": known["MIS mean"].astype(float),
+        "model": known["model"].astype(str),
+        "rank": known["rank"].astype(str),
+        "95% CI": known["95% CI"].astype(str),
+        "highlight": [str(m) if k in chosen else OTHER for m, k in zip(known["model"], known["key"], strict=True)],
+    })
+
+
+def human_scatter_frame(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per-unit human accuracy against the proxy score, for a scatter coloured by mode."""
+    frame = pairs.rename(columns={"human": "human accuracy", "proxy": "proxy score (MIS)"})
+    frame["unit"] = frame["layer"].astype(str) + " #" + frame["channel"].astype(str)
+    return frame

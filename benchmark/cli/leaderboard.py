@@ -18,6 +18,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="submission queue folder; enables the Submit tab (default: submissions disabled)")
     parser.add_argument("--stimuli-root", type=Path, default=None,
                         help="folder that relative image ids of result files are resolved against (unit viewer)")
+    parser.add_argument("--reports", type=Path, default=None,
+                        help="folder of validation reports for the Proxy metrics tab (default: the results "
+                             "source's reports/ folder when it has one)")
+    parser.add_argument("--humans", default=None,
+                        help="human data for the human-accuracy columns: a per-unit table (CSV/parquet with model, "
+                             "layer, channel, mode, accuracy) or a release source as `imibench data` reads it")
+    parser.add_argument("--allow-images", action="append", default=[], metavar="SOURCE",
+                        help="an image source public submitters may name besides bundled and hf:OWNER/NAME "
+                             "(repeatable; operators only)")
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="write paper figures (PNG at 200 dpi, SVG, PDF) of the results to this folder and exit")
     parser.add_argument("--submit-command", default=None,
                         help="command the Submit tab runs, with {spec} and {queue} placeholders "
                              "(default: this Python's `-m benchmark.cli.main submit {spec} --queue {queue}`, "
@@ -41,10 +52,20 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--submit-timeout must be positive, got {args.submit_timeout}.")
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {args.port}.")
+    if getattr(args, "figures", None) is not None:
+        from leaderboard.figures import write_paper_figures
+
+        for path in write_paper_figures(args.results, args.figures, humans=args.humans,
+                                        reports=args.reports):
+            print(f"wrote {path}")
+        return 0
     config = AppConfig(
         results=args.results,
         queue=args.queue,
         stimuli_root=args.stimuli_root,
+        reports=args.reports,
+        humans=args.humans,
+        image_allow_list=tuple(args.allow_images),
         submit_command=parse_command(args.submit_command),
         submit_timeout_s=args.submit_timeout,
         poll_seconds=args.poll_seconds,

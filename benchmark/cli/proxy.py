@@ -47,6 +47,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     listing = sub.add_parser("list", help="registered proxy metrics with their parameters and requirements")
     listing.set_defaults(func=run_list)
+    add_submit_parser(sub)
+
+
+def add_submit_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `proxy submit REPORT_DIR`: queue validation reports for the leaderboard's Proxy metrics tab."""
+    from benchmark.results.reports import DEFAULT_BOARD
+
+    submit = sub.add_parser("submit", help="queue a validation report folder for the leaderboard's Proxy metrics tab")
+    submit.add_argument("report_dir", type=Path, help="the --out folder of `imibench proxy validate` (or one metric's)")
+    submit.add_argument("--board", type=Path, default=DEFAULT_BOARD,
+                        help=f"the leaderboard's reports folder (its --reports; default: {DEFAULT_BOARD})")
+    submit.set_defaults(func=run_proxy_submit)
+
+
+def run_proxy_submit(args: argparse.Namespace) -> int:
+    """Validate the reports and copy them into the board's folder."""
+    from benchmark.results.reports import queue_report
+
+    for folder in queue_report(args.report_dir, args.board):
+        print(f"Queued {folder / 'report.json'} for the Proxy metrics board.")
+    print(f"Serve it with: imibench leaderboard --results DIR --reports {args.board}")
+    return 0
 
 
 def _split_metrics(text: str | None) -> tuple[str, ...] | None:

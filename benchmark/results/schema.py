@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from benchmark.api.types import HumanDataOrigin, Protocol
+from benchmark.results.comparability import ComparabilityKey
 
 RESULT_SCHEMA_VERSION = "1.0"
 
@@ -149,3 +150,6 @@ class ResultFile(_Model):
     proxy: ProxyInfo
     scores: Scores
     provenance: Provenance
+    comparability: ComparabilityKey | None = Field(
+        None, description="which results this one may be ranked beside (benchmark.results.comparability)"
+    )

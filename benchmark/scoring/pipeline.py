@@ -25,6 +25,7 @@ from benchmark.models.units import LayerInfo, UnitRef
 from benchmark.proxies.base import ProxyMetric, ProxyUnit
 from benchmark.proxies.fitted import FittedProxy, load_fitted_proxy
 from benchmark.proxies.mis import MIS, margin_probability
+from benchmark.results.comparability import compute_comparability
 from benchmark.results.io import write_result
 from benchmark.results.provenance import collect_provenance
 from benchmark.results.schema import (
@@ -296,7 +297,7 @@ def _result(
         summary = summarize_scores(values, seed=spec.seed)
         layer_scores.append(LayerScore(layer=name, relative_depth=info[name].relative_depth, kind=info[name].kind,
                                        **summary.model_dump()))
-    return ResultFile(
+    result = ResultFile(
         benchmark_version=__version__,
         submission=submission,
         protocol=ProtocolInfo(
@@ -316,6 +317,7 @@ def _result(
             command=RERUN_COMMAND,
         ),
     )
+    return result.model_copy(update={"comparability": compute_comparability(result)})
 
 
 def _compute_dtype(requested: str, device: torch.device) -> str:

@@ -36,6 +36,24 @@ def test_cli_parser_registers_leaderboard():
     assert args.poll_seconds == 5.0 and args.submit_command is None
 
 
+def test_cli_writes_paper_figures(tmp_path, capsys):
+    from tests.leaderboard.fixtures import write_human_units
+
+    folder = write_results(tmp_path / "results")
+    args = build_parser().parse_args(["leaderboard", "--results", str(folder), "--figures", str(tmp_path / "figs"),
+                                      "--humans", str(write_human_units(tmp_path / "h.csv"))])
+    assert args.func(args) == 0
+    names = {p.name for p in (tmp_path / "figs").iterdir()}
+    assert {"mis_vs_top1.png", "mis_vs_top1.svg", "mis_vs_top1.pdf", "humans_vs_proxy.pdf"} <= names
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_parser_takes_reports_humans_and_image_allow_list():
+    args = build_parser().parse_args(["leaderboard", "--results", "r", "--reports", "rep", "--humans", "h.csv",
+                                      "--allow-images", "folder:/srv/a", "--allow-images", "hf:o/n"])
+    assert (args.reports, args.humans, args.allow_images) == (Path("rep"), "h.csv", ["folder:/srv/a", "hf:o/n"])
+
+
 def test_cli_rejects_bad_options():
     from benchmark.cli.leaderboard import run
 

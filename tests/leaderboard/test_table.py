@@ -14,11 +14,16 @@ from leaderboard.table import (
     derive_family,
     filter_choices,
     filter_table,
-    rank_with_ties,
+    comparability_groups,
+    group_choices,
+    resolve_duplicates,
     select_columns,
     write_csv,
 )
-from tests.leaderboard.fixtures import MODELS, FixtureModel, make_result, write_results, write_stimuli
+import numpy as np
+
+from leaderboard.ranks import bootstrap_means, format_rank, rank_intervals
+from tests.leaderboard.fixtures import MODELS, REAL_GROUP, write_results
 
 
 @pytest.fixture
@@ -35,58 +40,55 @@ def _by_model(table: pd.DataFrame) -> dict:
     return {row["model"]: row for _, row in table.iterrows()}
 
 
-def test_one_row_per_submission_newest_file_wins(results, table):
-    assert len(results.results) == len(MODELS) + 1  # the older duplicate is read ...
-    assert len(table) == len(MODELS)  # ... but only the newest file per key is a row
-    resnet = _by_model(table)["ResNet-50 A1"]
-    assert resnet["MIS mean"] == 0.85 and resnet["date"] == "2025-01-02 03:04"
-    assert resnet["file"] == "00_resnet50.a1_in1k.json"
+def test_one_row_per_submission_and_conflicts_are_shown_not_resolved(tmp_path, results, table):
+    assert len(results.results) == len(MODELS) and len(table) == len(MODELS)
     assert list(table.columns) == list(ALL_COLUMNS)
+    clashing = load_results(write_results(tmp_path / "clash", invalid=False, conflict=True))
+    chosen, conflicts = resolve_duplicates(clashing.results)
+    assert len(conflicts) == 1 and "timm:resnet50.a1_in1k@0.1.0" in conflicts[0].message
+    assert set(conflicts[0].files) == {"00_resnet50.a1_in1k.json", "99_older_resnet50.json"}
+    assert "ResNet-50 A1" not in build_table(clashing.results)["model"].tolist()  # never picked silently
 
 
-def test_ranks_and_ties_follow_ci_overlap(table):
-    assert table["model"].tolist() == ["ResNet-50 A1", "vit_b_16", "convnext_tiny.fb_in1k", "ViT-B-32",
-                                       "My ResNet-18"]
-    assert table["rank"].tolist() == [1, 2, 2, 4, 4]
-    assert table["tie"].tolist() == ["", "=", "=", "=", "="]
+def test_rank_intervals_replace_chained_ties(table):
+    real = table[table["model"].isin(REAL_GROUP)]
+    assert real["model"].tolist() == list(REAL_GROUP)
+    assert real["rank_num"].tolist() == [1, 2, 3, 4, 5]
+    # vit (0.80) and convnext (0.79) have overlapping unit distributions: their intervals overlap ...
+    vit, convnext = (real[real["model"] == m].iloc[0] for m in ("vit_b_16", "convnext_tiny.fb_in1k"))
+    assert vit["rank_low"] <= convnext["rank_num"] <= vit["rank_high"] or convnext["rank_low"] <= vit["rank_num"]
+    # ... while the untrained model (0.60) is reliably last.
+    assert real.iloc[-1]["rank"] == "5"
+    assert all(lo <= r <= hi for r, lo, hi in zip(real["rank_num"], real["rank_low"], real["rank_high"], strict=True))
 
 
-def _group(rows):
-    return pd.DataFrame(
-        [{"model": m, "MIS mean": mean, "ci_low": lo, "ci_high": hi} for m, mean, lo, hi in rows]
-    )
+def test_rank_intervals_from_bootstrap():
+    rng = np.random.default_rng(0)
+    scores = [rng.normal(0.80, 0.1, 50), rng.normal(0.79, 0.1, 50), rng.normal(0.50, 0.01, 50)]
+    boots = np.vstack([bootstrap_means(s, seed_name=str(i)) for i, s in enumerate(scores)])
+    rank, low, high = rank_intervals([s.mean() for s in scores], boots)
+    assert list(high) [:2] == [2, 2] and list(low[:2]) == [1, 1]  # the close pair could swap
+    assert (rank[2], low[2], high[2]) == (3, 3, 3)  # the clear last is certain
+    assert format_rank(2, 1, 3) == "2 (1-3)" and format_rank(3, 3, 3) == "3"
+    again = bootstrap_means(scores[0], seed_name="0")
+    assert np.array_equal(again, boots[0])  # seeded by the submission: stable across reloads
 
 
-def test_rank_with_ties_chains_overlaps_and_breaks_on_gaps():
-    ranked = rank_with_ties(_group([
-        ("d", 0.60, 0.58, 0.62),
-        ("a", 0.90, 0.88, 0.92),
-        ("b", 0.87, 0.85, 0.89),  # overlaps a
-        ("c", 0.84, 0.82, 0.86),  # overlaps b (not a): chained into the same group
-        ("e", 0.50, 0.49, 0.51),
-    ]))
-    assert ranked["model"].tolist() == ["a", "b", "c", "d", "e"]
-    assert ranked["rank"].tolist() == [1, 1, 1, 4, 5]
-    assert ranked["tie"].tolist() == ["=", "=", "=", "", ""]
+def test_groups_follow_the_comparability_key(table, results):
+    groups = comparability_groups(results.results, table)
+    assert groups[0].real_humans and groups[0].n_rows == len(REAL_GROUP)  # default: the largest real group
+    demo = [g for g in groups if not g.real_humans]
+    assert [table[table["group"] == g.id]["model"].tolist() for g in demo] == [["SimNet"]]
+    assert group_choices(demo)[0][0].startswith("DEMO (not real humans)")
+    assert "simulated" in demo[0].label
+    local = table[table["model"] == "My ResNet-18"].iloc[0]
+    assert local["group"] != groups[0].id and local["rank"] == "1"  # other images: its own group
 
 
-def test_ranks_are_per_benchmark_and_proxy_version(tmp_path):
-    stimuli = tmp_path / "stimuli"
-    ids = write_stimuli(stimuli)
-    from benchmark.results.io import write_result
-
-    models = [
-        FixtureModel("a", "timm", 0.9, 0.89, 0.91, {}),
-        FixtureModel("b", "timm", 0.5, 0.49, 0.51, {}),
-        FixtureModel("c", "timm", 0.7, 0.69, 0.71, {}, proxy_version="2"),
-        FixtureModel("d", "timm", 0.8, 0.79, 0.81, {}, benchmark_version="0.10.0"),
-    ]
-    for m in models:
-        write_result(make_result(m, stimuli, ids), tmp_path / "results" / f"{m.model}.json")
-    table = build_table(load_results(tmp_path / "results").results)
-    ranks = dict(zip(table["model"], table["rank"], strict=True))
-    assert ranks == {"a": 1, "b": 2, "c": 1, "d": 1}
-    assert table["benchmark"].iloc[0] == "0.10.0"  # newest benchmark version first (natural order)
+def test_untrained_models_are_labelled_and_filterable(table):
+    assert "resnet18 (untrained)" in table["model"].tolist()
+    assert "resnet18 (untrained)" not in filter_table(table, hide_untrained=True)["model"].tolist()
+    assert filter_table(table, params_min=20, params_max=30)["model"].tolist() == ["ResNet-50 A1"]
 
 
 def test_metadata_is_read_defensively(table):
@@ -115,7 +117,7 @@ def test_derive_family(model, family):
 
 
 def test_search_is_a_case_insensitive_substring_over_name_family_source(table):
-    assert filter_table(table, "RESNET")["model"].tolist() == ["ResNet-50 A1", "My ResNet-18"]
+    assert filter_table(table, "RESNET")["model"].tolist() == ["ResNet-50 A1", "resnet18 (untrained)", "My ResNet-18"]
     assert filter_table(table, "open_clip")["model"].tolist() == ["ViT-B-32"]
     assert filter_table(table, "  torchvision ")["model"].tolist() == ["vit_b_16"]
     assert filter_table(table, "no such model").empty
@@ -124,14 +126,16 @@ def test_search_is_a_case_insensitive_substring_over_name_family_source(table):
 
 def test_filters_combine_and_empty_selection_means_all(table):
     assert filter_table(table, families=["vit"])["model"].tolist() == ["vit_b_16"]
-    assert filter_table(table, sources=["timm"])["model"].tolist() == ["ResNet-50 A1", "convnext_tiny.fb_in1k"]
+    assert filter_table(table, sources=["timm"])["model"].tolist() == ["ResNet-50 A1", "convnext_tiny.fb_in1k",
+                                                                       "resnet18 (untrained)", "SimNet"]
     assert filter_table(table, "resnet", sources=["local"])["model"].tolist() == ["My ResNet-18"]
     assert filter_table(table, proxies=["mis 1"]).shape == table.shape
     assert filter_table(table, proxies=["mis 9"]).empty
     assert filter_choices(table) == {
-        "family": ["clip", "convnext", "resnet", "vit"],
+        "family": ["clip", "convnext", "resnet", "sim", "vit"],
         "source": ["local", "open_clip", "timm", "torchvision"],
         "proxy": ["mis 1"],
+        "benchmark": ["0.1.0"],
     }
 
 
@@ -145,15 +149,16 @@ def test_column_selection_keeps_display_order_and_the_model(table):
         select_columns(table, ["bogus"])
 
 
-def test_csv_holds_the_filtered_selected_table(table, tmp_path):
-    shown = select_columns(filter_table(table, families=["resnet"]), ["rank", "MIS mean", "ImageNet top-1"])
-    path = write_csv(shown, tmp_path / "csv")
+def test_csv_has_numeric_cis_the_submission_id_and_three_decimals(table, tmp_path):
+    path = write_csv(filter_table(table, families=["resnet"]), tmp_path / "csv")
     assert path.parent == tmp_path / "csv" and path.suffix == ".csv"
     back = pd.read_csv(path)
-    assert list(back.columns) == ["rank", "model", "MIS mean", "ImageNet top-1"]
-    assert back["model"].tolist() == ["ResNet-50 A1", "My ResNet-18"]
-    assert back["ImageNet top-1"].iloc[0] == 80.4 and math.isnan(back["ImageNet top-1"].iloc[1])
-    assert write_csv(shown).is_file()  # default: a fresh temporary folder
+    assert {"rank", "rank_low", "rank_high", "ci_low", "ci_high", "submission_id", "human_natural"} <= set(back.columns)
+    assert back["model"].tolist() == ["ResNet-50 A1", "resnet18 (untrained)", "My ResNet-18"]
+    assert back["ci_low"].dtype.kind == "f" and back["ci_low"].iloc[0] == 0.83
+    assert back["submission_id"].iloc[0] == "timm:resnet50.a1_in1k"
+    assert path.read_text(encoding="utf-8").splitlines()[1].count("0.850") == 1  # three decimals
+    assert write_csv(table).is_file()  # default: a fresh temporary folder
 
 
 def test_empty_state(tmp_path):
@@ -163,7 +168,7 @@ def test_empty_state(tmp_path):
     assert table.empty and list(table.columns) == list(ALL_COLUMNS)
     assert filter_table(table, "x", families=["vit"]).empty
     assert list(select_columns(table, DEFAULT_COLUMNS).columns) == list(DEFAULT_COLUMNS)
-    assert filter_choices(table) == {"family": [], "source": [], "proxy": []}
+    assert filter_choices(table) == {"family": [], "source": [], "proxy": [], "benchmark": []}
     assert "imibench score" in EMPTY_MESSAGE and "imibench demo" in EMPTY_MESSAGE
 
 
@@ -234,3 +239,33 @@ def test_a_bare_repo_id_that_is_not_a_folder_suggests_the_hub_prefix(tmp_path, m
     monkeypatch.chdir(tmp_path)
     result = load_results("someone/results")
     assert "does not exist" in result.problem and "--results hf:someone/results" in result.problem
+
+
+def test_a_new_revision_is_a_new_row_shown_as_such(tmp_path):
+    from dataclasses import replace
+
+    from benchmark.results.io import write_result
+    from tests.leaderboard.fixtures import MODELS, make_result, write_stimuli
+
+    ids = write_stimuli(tmp_path / "stimuli")
+    for index, revision in enumerate(("aaaa", "bbbb")):
+        result = make_result(replace(MODELS[1], mean=0.8 - index / 10), tmp_path / "stimuli", ids)
+        sub = result.submission.model_copy(update={"revision": revision, "id": f"vit-{revision}"})
+        write_result(result.model_copy(update={"submission": sub}), tmp_path / "results" / f"{revision}.json")
+    table = build_table(load_results(tmp_path / "results").results)
+    assert sorted(table["model"]) == ["vit_b_16 @ rev aaaa", "vit_b_16 @ rev bbbb"]
+
+
+def test_unchanged_files_are_not_parsed_again_and_changed_ones_are(tmp_path, monkeypatch):
+    import leaderboard.loading as loading
+
+    folder = write_results(tmp_path / "results", invalid=False)
+    first = load_results(folder)
+    calls = []
+    real = loading.read_result
+    monkeypatch.setattr(loading, "read_result", lambda path: calls.append(path) or real(path))
+    again = load_results(folder)
+    assert calls == [] and [r.key for r in again.results] == [r.key for r in first.results]
+    (folder / "00_resnet50.a1_in1k.json").write_text("{broken", encoding="utf-8")
+    changed = load_results(folder)
+    assert len(calls) == 1 and [item.name for item in changed.invalid] == ["00_resnet50.a1_in1k.json"]

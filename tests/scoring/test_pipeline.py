@@ -8,6 +8,7 @@ from safetensors.torch import save_file
 
 from benchmark.api.errors import ChecksumError, ConfigError, DataValidationError, SourceUnavailableError
 from benchmark.cli.main import main
+from benchmark.results.comparability import compute_comparability
 from benchmark.results.io import read_result
 from benchmark.results.stimuli import materialised_name
 from benchmark.scoring import pipeline
@@ -37,6 +38,7 @@ def test_timm_model_gives_a_valid_result(scored):
     assert result.proxy.name == "mis-pixel" and result.proxy.fitted_params["temperature_"] > 0
     assert result.protocol.task.n_tasks == 5 and result.protocol.image_source.n_images == 80
     assert result.provenance.device == "cpu" and result.provenance.command.startswith("imibench score")
+    assert result.comparability is not None and result.comparability == compute_comparability(result)
 
 
 def test_tasks_follow_the_protocol_and_their_images_exist(scored):
