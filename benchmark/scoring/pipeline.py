@@ -24,6 +24,7 @@ from benchmark.proxies.base import ProxyMetric, ProxyUnit
 from benchmark.proxies.fitted import FittedProxy, load_fitted_proxy
 from benchmark.proxies.mis import MIS, margin_probability
 from benchmark.results.io import write_result
+from benchmark.results.portable import portable_result, relative_path
 from benchmark.results.provenance import collect_provenance
 from benchmark.results.schema import (
     ImageSourceInfo,
@@ -102,8 +103,9 @@ def score_submission(
     paths = materialise(source, all_indices(t for _, t in tasks), work_dir / "stimuli", progress=progress)
     proxy_units = [proxy_unit(submission.id, u.layer, u.channel, t, paths) for u, t in tasks]
     scored = score_units(metric, proxy_units, tasks)
-    stimuli_dir = _relative_to(work_dir / "stimuli", out.parent) if not isinstance(source, ImageFolderSource) else None
+    stimuli_dir = relative_path(work_dir / "stimuli", out.parent) if not isinstance(source, ImageFolderSource) else None
     result = _result(spec, submission, source, layers, fitted, scored, skipped, device, start, stimuli_dir)
+    result = portable_result(result, out.parent)  # paths relative to the result's folder: byte-identical reruns
     write_result(result, out)
     log.info("Wrote %s (%d units, MIS %.3f)", out, result.scores.model.n_units, result.scores.model.mean)
     return out
@@ -268,7 +270,8 @@ def _result(
             unit_selection=spec.units.model_dump(mode="json"),
         ),
         proxy=ProxyInfo(name=fitted.name, version=fitted.version, params=fitted.params,
-                        fitted_params=fitted.fitted_params, validation=fitted.validation),
+                        fitted_params=fitted.fitted_params, validation=fitted.validation,
+                        human_data=fitted.human_data),
         scores=Scores(model=summarize_scores(np.array([s.score for s in scored]), seed=spec.seed),
                       layers=layer_scores, units=units, skipped_units=skipped),
         provenance=collect_provenance(
@@ -283,13 +286,6 @@ def _compute_dtype(requested: str, device: torch.device) -> str:
     if requested != "auto":
         return requested
     return "bfloat16 (autocast)" if device.type == "cuda" else "float32"
-
-
-def _relative_to(path: Path, folder: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(folder.resolve()))
-    except ValueError:
-        return str(path.resolve())
 
 
 def _source_id(spec_images: str, described: dict) -> str:
