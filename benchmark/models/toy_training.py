@@ -25,6 +25,7 @@ from benchmark.api.errors import ConfigError
 from benchmark.models.adapters import load_model
 from benchmark.stimuli.shapes import N_CLASSES, RENDER_VERSION, ShapesSource
 
+METADATA_KEY = "imibench_toy"
 TRAINING_VERSION = 1  # bump when the training recipe changes (invalidates cached checkpoints)
 
 
@@ -109,9 +110,14 @@ def train_toy_model(
 
 
 def read_checkpoint_metadata(path: str | Path) -> dict[str, str]:
-    """The training metadata stored in a toy checkpoint (empty when absent)."""
+    """The training metadata stored in a toy checkpoint (empty when absent or unreadable)."""
     with safetensors.safe_open(str(path), framework="pt") as handle:
-        return dict(handle.metadata() or {})
+        text = (handle.metadata() or {}).get(METADATA_KEY, "{}")
+    try:
+        metadata = json.loads(text)
+    except json.JSONDecodeError:
+        return {}
+    return {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
 
 
 def _side(config: ToyTrainingConfig) -> int:
@@ -144,7 +150,6 @@ def _accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float
 
 def _save(model: torch.nn.Module, config: ToyTrainingConfig, path: Path, epoch: int, accuracy: float) -> ToyCheckpoint:
     metadata = {
-        "imibench_toy": "1",
         "arch": f"toy:{config.arch}",
         "recipe_sha256": config.recipe_hash(),
         "recipe": json.dumps({k: v for k, v in asdict(config).items() if k != "save_epochs"}, sort_keys=True),
@@ -156,9 +161,10 @@ def _save(model: torch.nn.Module, config: ToyTrainingConfig, path: Path, epoch: 
     }
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(state, str(tmp), metadata=metadata)
+    # one metadata key holding sorted JSON: safetensors writes a multi-key metadata map in a varying order
+    save_file(state, str(tmp), metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True)})
     tmp.replace(path)
-    return ToyCheckpoint(path, epoch, accuracy)
+    return ToyCheckpoint(path, epoch, round(accuracy, 4))  # as stored in the metadata
 
 
 def _cached(config: ToyTrainingConfig, path: Path, epoch: int) -> ToyCheckpoint | None:
