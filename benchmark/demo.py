@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmark.api.types import HumanDataOrigin
 from benchmark.data.simulate import SimulationConfig, write_release
 from benchmark.data.sources import load_trials
 from benchmark.data.summary import HumanDataSummary, format_summary, plot_summary, summarize
 from benchmark.models.toy_training import ToyCheckpoint, ToyTrainingConfig
 from benchmark.proxies.fitted import FittedProxy
 from benchmark.results.compare import PairedComparison, compare_results, format_comparison
-from benchmark.results.io import read_result
+from benchmark.results.io import atomic_write_text, read_result
 from benchmark.results.schema import ResultFile
 
 DEMO_PROXY = "mis-pixel"
@@ -86,7 +87,8 @@ def run_demo(
     validation = build_config(source=str(release), metrics=(DEMO_PROXY,), seed=config.seed, n_boot=config.n_boot,
                               progress=progress)
     proxy_file = out / "proxies" / f"{DEMO_PROXY}.json"
-    proxy = fit_proxy(validation, mode="natural", out=proxy_file)
+    proxy = _label_simulated(fit_proxy(validation, mode="natural", out=proxy_file), loaded.origin, release,
+                             config, proxy_file)
     checkpoints = train_toy_model(config.training(), out / "models", progress=progress)
     models = {"trained": _local(checkpoints[config.epochs].path), "random": f"toy:{DEMO_ARCH}"}
     models |= {f"epoch {e}": _local(checkpoints[e].path) for e in sorted(config.epochs_to_score)
@@ -98,6 +100,19 @@ def run_demo(
     figures = _figures(loaded_results, results, config, out)
     return DemoResult(release, summary, plot, proxy, checkpoints, results, comparison, figures,
                       time.perf_counter() - start, config)
+
+
+def _label_simulated(proxy: FittedProxy, origin: HumanDataOrigin | None, release: Path, config: DemoConfig,
+                     path: Path) -> FittedProxy:
+    """Make sure the fitted proxy (and so every result scored with it) says its humans are simulated."""
+    if proxy.human_data is not None:
+        return proxy
+    simulation = config.simulation or SimulationConfig(seed=config.seed)
+    origin = origin or HumanDataOrigin(kind="simulated", source=str(release),
+                                       simulator={"seed": simulation.seed, "version": None})
+    labelled = proxy.model_copy(update={"human_data": origin})
+    atomic_write_text(path, labelled.model_dump_json(indent=2))
+    return labelled
 
 
 def _local(path: Path) -> str:
@@ -174,15 +189,15 @@ def describe(result: DemoResult) -> str:
     verdict = ("the trained model scores higher; the 95% CIs do not overlap" if c.difference > 0 and not c.cis_overlap
                else "the trained model does NOT clearly beat its random twin in this run")
     lines = [
-        f"== Human data (simulated release with planted truth: {who}) ==",
+        f"== Human data: {who} (a release simulated from a planted observer, so the truth is known) ==",
         format_summary(result.summary),
         "",
         f"== Proxy: {result.proxy.name}, fitted on the natural units: {result.proxy.fitted_params} ==",
-        f"held-out (leave one model out) per-unit Pearson r with {who}: {pearson.get('value', float('nan')):.3f} "
-        f"[{pearson.get('ci_low', float('nan')):.3f}, {pearson.get('ci_high', float('nan')):.3f}]",
+        (f"held-out (leave one model out) per-unit Pearson r with {who}: {pearson.get('value', float('nan')):.3f} "
+         f"[{pearson.get('ci_low', float('nan')):.3f}, {pearson.get('ci_high', float('nan')):.3f}]"),
         "",
-        f"== Toy model: {DEMO_ARCH} trained {result.config.epochs} epochs on {result.config.n_train} rendered "
-        f"shapes (seed {result.config.seed}); held-out colour accuracy {final.test_accuracy:.1%} ==",
+        (f"== Toy model: {DEMO_ARCH} trained {result.config.epochs} epochs on {result.config.n_train} rendered "
+         f"shapes (seed {result.config.seed}); held-out colour accuracy {final.test_accuracy:.1%} =="),
         f"weights: {final.path}  (random twin: the same architecture at its initial weights)",
         f"scored on {result.config.images()}, every unit of layers {', '.join(result.config.layers)}",
         "",
@@ -203,8 +218,8 @@ def describe(result: DemoResult) -> str:
         "",
         f"Figures: {', '.join(str(p) for p in result.figures.values())}; human-data plot: {result.plot}",
         f"Result files: {', '.join(str(p) for p in result.results.values())}",
-        f"See them on the leaderboard (demo group, {who}): imibench leaderboard --results "
-        f"{next(iter(result.results.values())).parent}",
+        (f"See them on the leaderboard (demo group, {who}): imibench leaderboard --results "
+        f"{next(iter(result.results.values())).parent}"),
         f"Done in {result.seconds:.0f} s.",
     ]
     return "\n".join(lines)

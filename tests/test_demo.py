@@ -2,9 +2,8 @@
 
 import pytest
 
-from benchmark.cli.demo import parse_epochs
 from benchmark.api.errors import ConfigError
-from benchmark.data.simulate import SimulationConfig
+from benchmark.cli.demo import parse_epochs
 from benchmark.demo import DemoConfig, describe, run_demo
 from benchmark.results.io import read_result
 
@@ -20,6 +19,7 @@ def test_trained_model_beats_its_random_twin(tmp_path):
     trained, random = read_result(result.results["trained"]), read_result(result.results["random"])
     assert trained.submission.spec["model"].startswith("local:../models/shapes_cnn-seed0-epoch2.safetensors")
     assert random.submission.spec["pretrained"] is False and random.submission.spec["model"] == "toy:shapes_cnn"
+    assert trained.proxy.human_data.is_simulated and random.proxy.human_data.is_simulated
     assert set(result.figures) == {"layers", "units", "training"} and all(p.is_file() for p in result.figures.values())
     text = describe(result)
     assert "trained " in text and "paired difference" in text and "Interpretability over training" in text

@@ -395,12 +395,12 @@ def _torchvision_data_config(transform: Any) -> DataConfig:
 @ADAPTERS.register("toy")
 def _build_toy(name: str, pretrained: bool, revision: str | None) -> _Built:
     """A toy architecture of `benchmark.models.toy` (the demo's small CNN); weights come from local files only."""
-    from benchmark.models.toy import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD, build_toy, toy_transform
+    from benchmark.models import toy
 
-    module, side = build_toy(name, pretrained)
-    data_config = DataConfig(input_size=(3, side, side), mean=MEAN, std=STD, interpolation="bilinear", crop_pct=1.0,
-                             crop_mode="squash")
-    return _Built(module, module, data_config, toy_transform(side), f"toy:{name}", "")
+    module, side = toy.build_toy(name, pretrained)
+    data_config = DataConfig(input_size=(3, side, side), mean=toy.IMAGENET_MEAN, std=toy.IMAGENET_STD,
+                             interpolation="bilinear", crop_pct=1.0, crop_mode="squash")
+    return _Built(module, module, data_config, toy.toy_transform(side), f"toy:{name}", "")
 
 
 # ------------------------------------------------------------------------------------------- local weights

@@ -26,7 +26,7 @@ def test_the_labelled_colour_dominates_the_shape_pixels():
     source = ShapesSource(30, split="train", size=32)
     hues = {name: [] for name in COLOURS}
     for i in range(30):
-        pixels, label = source.render(i)
+        label = source.render(i)[1]
         hsv = np.asarray(source.load(i).convert("HSV"), dtype=float)
         saturated = hsv[..., 1] > 120  # the backgrounds are muted, the shape is saturated
         hues[class_name(label)].append(np.median(hsv[..., 0][saturated]) / 255)
