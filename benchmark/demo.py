@@ -66,6 +66,7 @@ class DemoResult:
     figures: dict[str, Path]
     seconds: float
     config: DemoConfig = field(default_factory=DemoConfig)
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step
 
 
 def run_demo(
@@ -78,6 +79,11 @@ def run_demo(
 
     config = config or DemoConfig(seed=seed)
     start = time.perf_counter()
+    stages: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        stages[name] = time.perf_counter() - start - sum(stages.values())
+
     out = Path(out_dir)
     release = write_release(out / "release", config.simulation or SimulationConfig(seed=config.seed),
                             progress=progress)
@@ -89,17 +95,23 @@ def run_demo(
     proxy_file = out / "proxies" / f"{DEMO_PROXY}.json"
     proxy = _label_simulated(fit_proxy(validation, mode="natural", out=proxy_file), loaded.origin, release,
                              config, proxy_file)
+    lap("human data, proxy validation and fit")
     checkpoints = train_toy_model(config.training(), out / "models", progress=progress)
+    lap("training (cached on rerun)")
     models = {"trained": _local(checkpoints[config.epochs].path), "random": f"toy:{DEMO_ARCH}"}
     models |= {f"epoch {e}": _local(checkpoints[e].path) for e in sorted(config.epochs_to_score)
                if e not in (0, config.epochs)}
-    results = {label: _score(model, label, config, proxy_file, out, progress) for label, model in models.items()}
+    results = {}
+    for label, model in models.items():
+        results[label] = _score(model, label, config, proxy_file, out, progress)
+        lap(f"scoring {label}")
     loaded_results = {label: read_result(path) for label, path in results.items()}
     comparison = compare_results(loaded_results["trained"], loaded_results["random"], labels=("trained", "random"),
                                  seed=config.seed)
     figures = _figures(loaded_results, results, config, out)
+    lap("comparison and figures")
     return DemoResult(release, summary, plot, proxy, checkpoints, results, comparison, figures,
-                      time.perf_counter() - start, config)
+                      time.perf_counter() - start, config, stages)
 
 
 def _label_simulated(proxy: FittedProxy, origin: HumanDataOrigin | None, release: Path, config: DemoConfig,
@@ -220,6 +232,7 @@ def describe(result: DemoResult) -> str:
         f"Result files: {', '.join(str(p) for p in result.results.values())}",
         (f"See them on the leaderboard (demo group, {who}): imibench leaderboard --results "
         f"{next(iter(result.results.values())).parent}"),
-        f"Done in {result.seconds:.0f} s.",
+        f"Done in {result.seconds:.0f} s ("
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.stage_seconds.items()) + ").",
     ]
     return "\n".join(lines)
