@@ -17,6 +17,7 @@ from benchmark.api.types import HumanDataOrigin
 from benchmark.data.simulate import SimulationConfig, write_release
 from benchmark.data.sources import load_trials
 from benchmark.data.summary import HumanDataSummary, format_summary, plot_summary, summarize
+from benchmark.files import sha256_file
 from benchmark.models.toy_training import ToyCheckpoint, ToyTrainingConfig
 from benchmark.proxies.fitted import FittedProxy
 from benchmark.results.compare import PairedComparison, compare_results, format_comparison
@@ -136,8 +137,11 @@ def _score(model: str, label: str, config: DemoConfig, proxy_file: Path, out: Pa
     from benchmark.scoring.spec import parse_spec
 
     name = "toy-" + label.replace(" ", "")
+    weights = model.removeprefix("local:").partition("?")[0] if model.startswith("local:") else None
+    # the trained model's spec pins its checkpoint (whose name gives seed and epoch) by sha256
+    pinned = {"weights_sha256": sha256_file(weights)} if weights else {}
     spec = parse_spec({
-        "model": model, "pretrained": label != "random", "images": config.images(), "proxy": str(proxy_file),
+        **pinned, "model": model, "pretrained": label != "random", "images": config.images(), "proxy": str(proxy_file),
         "units": {"layers": list(config.layers)}, "protocol": config.protocol, "seed": config.seed,
         "batch_size": 200, "device": "cpu", "out": str(out / "results" / f"{name}.json"),
     })

@@ -18,6 +18,7 @@ def test_trained_model_beats_its_random_twin(tmp_path):
     assert c.difference > 0 and c.difference_ci[0] > 0 and c.p_value < 0.01 and not c.cis_overlap
     trained, random = read_result(result.results["trained"]), read_result(result.results["random"])
     assert trained.submission.spec["model"].startswith("local:../models/shapes_cnn-seed0-epoch2.safetensors")
+    assert trained.submission.spec["weights_sha256"] == trained.submission.weights_sha256
     assert random.submission.spec["pretrained"] is False and random.submission.spec["model"] == "toy:shapes_cnn"
     assert trained.proxy.human_data.is_simulated and random.proxy.human_data.is_simulated
     assert set(result.figures) == {"layers", "units", "training"} and all(p.is_file() for p in result.figures.values())
