@@ -63,8 +63,9 @@ def build_spec(args: argparse.Namespace):  # noqa: ANN201 - returns ScoreSpec (i
 
 def _spec_from_result(path: Path) -> dict:
     from benchmark.results.io import read_result
+    from benchmark.results.portable import resolved_spec
 
-    spec = dict(read_result(path).submission.spec)
+    spec = resolved_spec(read_result(path).submission.spec, path.parent)  # recorded paths are relative to it
     spec.pop("metadata", None)  # leaderboard metadata the queue adds; not a scoring field
     spec.pop("out", None)
     spec.pop("work_dir", None)  # a result file may come from elsewhere: it never chooses where this run writes

@@ -397,6 +397,20 @@ def _torchvision_data_config(transform: Any) -> DataConfig:
     )
 
 
+# ---------------------------------------------------------------------------------------------------- toy
+
+
+@ADAPTERS.register("toy")
+def _build_toy(name: str, pretrained: bool, revision: str | None) -> _Built:
+    """A toy architecture of `benchmark.models.toy` (the demo's small CNN); weights come from local files only."""
+    from benchmark.models import toy
+
+    module, side = toy.build_toy(name, pretrained)
+    data_config = DataConfig(input_size=(3, side, side), mean=toy.IMAGENET_MEAN, std=toy.IMAGENET_STD,
+                             interpolation="bilinear", crop_pct=1.0, crop_mode="squash")
+    return _Built(module, module, data_config, toy.toy_transform(side), f"toy:{name}", "")
+
+
 # ------------------------------------------------------------------------------------------- local weights
 
 

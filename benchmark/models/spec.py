@@ -9,7 +9,8 @@ Forms (the part after `?` is optional; keys: pretrained, weights, sha256, revisi
     torchvision:resnet50/IMAGENET1K_V2        torchvision classification model and weights enum name (no name: DEFAULT)
     local:/path/w.safetensors?arch=timm:resnet18&sha256=HEX
                                               a local state dict (.safetensors, .pt, .pth, .bin) for an architecture
-                                              given as `timm:NAME`, `open_clip:NAME` or `torchvision:NAME`
+                                              given as `timm:NAME`, `open_clip:NAME`, `torchvision:NAME` or `toy:NAME`
+    toy:shapes_cnn?pretrained=false           a toy architecture of benchmark.models.toy (the demo's), random weights
 
 `weights=PATH` also works with timm / open_clip / torchvision (their architecture, your weights; nothing is
 downloaded). `sha256` is checked against a local weights file only. `revision` pins the Hub revision of timm and
@@ -26,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from benchmark.api.errors import ConfigError
 
-MODEL_SOURCES: tuple[str, ...] = ("timm", "open_clip", "torchvision", "local")
-ARCHITECTURE_SOURCES: tuple[str, ...] = ("timm", "open_clip", "torchvision")
+MODEL_SOURCES: tuple[str, ...] = ("timm", "open_clip", "torchvision", "local", "toy")
+ARCHITECTURE_SOURCES: tuple[str, ...] = ("timm", "open_clip", "torchvision", "toy")
 WEIGHT_SUFFIXES: tuple[str, ...] = (".safetensors", ".pt", ".pth", ".bin")
 SPEC_KEYS: tuple[str, ...] = ("pretrained", "weights", "sha256", "revision", "arch", "name")
 SPEC_FORMS = (
@@ -46,7 +47,7 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    source: Literal["timm", "open_clip", "torchvision", "local"]
+    source: Literal["timm", "open_clip", "torchvision", "local", "toy"]
     name: str
     pretrained: bool = True
     weights: str | None = None

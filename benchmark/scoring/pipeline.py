@@ -27,6 +27,7 @@ from benchmark.proxies.fitted import FittedProxy, load_fitted_proxy
 from benchmark.proxies.mis import MIS, margin_probability
 from benchmark.results.comparability import compute_comparability
 from benchmark.results.io import write_result
+from benchmark.results.portable import portable_result, relative_path
 from benchmark.results.provenance import collect_provenance
 from benchmark.results.schema import (
     ImageSourceInfo,
@@ -139,8 +140,9 @@ def _score_submission(
     proxy_units = [proxy_unit(submission.id, u.layer, u.channel, t, paths) for u, t in tasks]
     before_stage("proxy")
     scored = score_units(metric, proxy_units, tasks)
-    stimuli_dir = _relative_to(work_dir / "stimuli", out.parent) if not isinstance(source, ImageFolderSource) else None
+    stimuli_dir = relative_path(work_dir / "stimuli", out.parent) if not isinstance(source, ImageFolderSource) else None
     result = _result(spec, submission, source, layers, fitted, scored, skipped, device, start, stimuli_dir)
+    result = portable_result(result, out.parent)  # paths relative to the result's folder: byte-identical reruns
     before_stage("write result")
     write_result(result, out)
     clock.complete()
@@ -308,7 +310,8 @@ def _result(
             unit_selection=spec.units.model_dump(mode="json"),
         ),
         proxy=ProxyInfo(name=fitted.name, version=fitted.version, params=fitted.params,
-                        fitted_params=fitted.fitted_params, validation=fitted.validation),
+                        fitted_params=fitted.fitted_params, validation=fitted.validation,
+                        human_data=fitted.human_data),
         scores=Scores(model=summarize_scores(np.array([s.score for s in scored]), seed=spec.seed),
                       layers=layer_scores, units=units, skipped_units=skipped),
         provenance=collect_provenance(
@@ -324,13 +327,6 @@ def _compute_dtype(requested: str, device: torch.device) -> str:
     if requested != "auto":
         return requested
     return "bfloat16 (autocast)" if device.type == "cuda" else "float32"
-
-
-def _relative_to(path: Path, folder: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(folder.resolve()))
-    except ValueError:
-        return str(path.resolve())
 
 
 def _source_id(spec_images: str, described: dict) -> str:

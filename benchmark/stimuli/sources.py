@@ -8,6 +8,7 @@ Spec strings (`parse_image_source`):
     folder:/path/to/images[?limit=N&ignore_non_images=true]
     hf:OWNER/NAME[@REVISION][#SPLIT][?column=image&limit=N&streaming=true]   (also a local dataset folder)
     bundled[:N][?size=224&seed=0]
+    shapes[:N][?split=test&photos=M&size=64&seed=0]     (rendered shapes, then M bundled photos; the demo's)
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 IMAGE_SOURCE_FORMS = (
     "folder:/path/to/images[?limit=N&ignore_non_images=true], "
     "hf:OWNER/NAME[@REVISION][#SPLIT][?column=image&limit=N&streaming=true] (or hf:/path/to/local/dataset), "
-    "bundled[:N][?size=224&seed=0]"
+    "bundled[:N][?size=224&seed=0], "
+    "shapes[:N][?split=test&photos=M&size=64&seed=0]"
 )
 # PIL raises these for unreadable or corrupt files (SyntaxError: e.g. a broken PNG chunk; ValueError: bad header).
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
@@ -504,6 +506,10 @@ def parse_image_source(spec: str) -> ImageSource:
         return _parse_hf(rest, spec)
     if head.split("?", 1)[0] == "bundled":
         return _parse_bundled(spec.strip().removeprefix("bundled"), spec)
+    if head.split("?", 1)[0] == "shapes":
+        from benchmark.stimuli.shapes import parse_shapes_source
+
+        return parse_shapes_source(spec.strip().removeprefix("shapes"), spec)
     raise ConfigError(f"Unknown image source {spec!r}. Valid forms: {IMAGE_SOURCE_FORMS}.")
 
 
