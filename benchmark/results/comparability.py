@@ -60,15 +60,27 @@ def human_data_text(origin: HumanDataOrigin | None) -> str:
     if origin.is_simulated:
         simulator = origin.simulator or {}
         return f"simulated: seed {simulator.get('seed')}, simulator {simulator.get('version')}"
-    return f"real: {origin.source}@{origin.revision or 'unpinned'}"
+    return f"real: {_release_name(origin.source)}@{origin.revision or 'unpinned'}"
+
+
+def _release_name(source: str) -> str:
+    """A release's name independent of where it sits on disk: a Hub id, "zenodo" (the record), else "local files".
+
+    A local copy is identified by its revision (the sha256 of what was read), so the same files in two folders, or a
+    result file moved elsewhere, keep one key.
+    """
+    if source.startswith("zenodo"):
+        return "zenodo"
+    if source.startswith("hf:") and not source[3:].startswith(("/", ".", "~")):
+        return source.split("@", 1)[0]
+    return "local files"
 
 
 def proxy_fingerprint(name: str, version: str, params: dict[str, Any], fitted_params: dict[str, Any],
                       human_data: HumanDataOrigin | None) -> str:
     """sha256 (12 hex digits) of what makes two fitted proxies the same function."""
-    origin = human_data.model_dump(mode="json") if human_data is not None else None
     return _digest({"name": name, "version": version, "params": params, "fitted_params": fitted_params,
-                    "human_data": origin})[:KEY_CHARS]
+                    "human_data": human_data_text(human_data)})[:KEY_CHARS]
 
 
 def comparability_of(result: ResultFile) -> ComparabilityKey:
@@ -82,9 +94,13 @@ def compute_comparability(result: ResultFile) -> ComparabilityKey:
     proxy = result.proxy
     source = result.protocol.image_source
     task = result.protocol.task
-    image_source = f"{source.kind}:{source.id}@{source.revision or 'unpinned'}"
-    if source.ids_sha256:
-        image_source += f" ids#{source.ids_sha256[:8]}"
+    if source.kind == "folder" and source.ids_sha256:
+        # A folder's path depends on the machine (and is stored relative to the result file): its images decide.
+        image_source = f"folder ids#{source.ids_sha256[:16]}"
+    else:
+        image_source = f"{source.kind}:{source.id}@{source.revision or 'unpinned'}"
+        if source.ids_sha256:
+            image_source += f" ids#{source.ids_sha256[:8]}"
     protocol = (f"N={task.n_tasks} K={task.n_references} {task.query_variant} "
                 f"tol={task.constant_unit_tolerance:g}")
     parts = {

@@ -170,7 +170,7 @@ def test_rank_intervals_tooltips_sorting_and_column_toggles(page, servers):
 
 def test_comparability_selector_and_demo_group(page, servers):
     _open(page, servers.results_url)
-    assert "real: zenodo:imi-release@v1" in page.locator("#group input").first.input_value()
+    assert "real: zenodo@v1" in page.locator("#group input").first.input_value()
     expect(page.locator("#group-note")).to_contain_text("Ranked within one comparability key")
     page.locator("#group input").first.click()
     options = [text.split("\n")[-1] for text in page.get_by_role("option").all_inner_texts()]

@@ -16,7 +16,7 @@ def test_same_setup_same_key_and_every_part_changes_it(tmp_path):
     key = compute_comparability(base)
     assert key == compute_comparability(make_result(MODELS[1], tmp_path / "stimuli", write_stimuli(tmp_path / "s2"))
                                         .model_copy(update={"protocol": base.protocol}))
-    assert key.real_humans and key.human_data == "real: zenodo:imi-release@v1"
+    assert key.real_humans and key.human_data == "real: zenodo@v1"
     variants = {
         "version": base.model_copy(update={"benchmark_version": "0.2.0"}),
         "fitted params": base.model_copy(update={"proxy": base.proxy.model_copy(
