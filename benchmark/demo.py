@@ -89,7 +89,8 @@ def run_demo(
     release = write_release(out / "release", config.simulation or SimulationConfig(seed=config.seed),
                             progress=progress)
     loaded = load_trials(str(release), progress=progress)
-    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, seed=config.seed)
+    summary = summarize(loaded.trials, source=loaded.source, notes=loaded.notes, seed=config.seed,
+                        origin=loaded.origin)
     plot = plot_summary(summary, out / "human_summary.png")
     validation = build_config(source=str(release), metrics=(DEMO_PROXY,), seed=config.seed, n_boot=config.n_boot,
                               progress=progress)
