@@ -2,13 +2,14 @@
 
 The main table is escaped HTML sorted, searched, filtered and column-toggled in the browser (instant at 1,000
 rows); the server rebuilds it only when the comparability group changes. Reads result files through
-`benchmark.results`; never imports scoring, model or activation code (the Submit tab runs `imibench submit` in a
-subprocess). The URL keeps the view (tab, group, search, filters, columns, sort, model) so it can be shared.
+`benchmark.results`; never imports scoring, model or activation code (the Submit tab checks with
+`benchmark.submissions.public` and runs `imibench submit --public` in a subprocess). The URL keeps the view (tab, group, search, filters, columns, sort, model) so it can be shared.
 """
 
 from __future__ import annotations
 
 import html
+import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from urllib.parse import parse_qs
 import gradio as gr
 import pandas as pd
 
+from benchmark.submissions.public import CONFIG_ENV, load_public_config
 from leaderboard import EMPTY_MESSAGE
 from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
 from leaderboard.figures import compare_figure, layer_profiles_figure, save_figure
@@ -30,10 +32,10 @@ from leaderboard.proxy_board import ProxyBoard, load_board
 from leaderboard.queue_view import queue_keys, queue_signature, queue_table
 from leaderboard.submit import (
     DEFAULT_COMMAND,
-    RateLimiter,
     build_spec,
+    form_problem,
     model_key,
-    public_spec_problem,
+    rate_key_of,
     resubmission_problem,
     run_submit,
     scored_keys,
@@ -77,7 +79,7 @@ class AppConfig:
     stimuli_root: Path | None = None
     reports: Path | None = None
     humans: str | None = None
-    image_allow_list: tuple[str, ...] = ()
+    public_config: Path | None = None  # operator config of public submissions (None: $IMIBENCH_PUBLIC_CONFIG)
     submit_command: tuple[str, ...] = DEFAULT_COMMAND
     submit_timeout_s: float = SUBMIT_TIMEOUT_S
     poll_seconds: float = 5.0
@@ -269,7 +271,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
     store = ResultStore(config.results)
     humans = load_human_table(config.humans) if config.humans else None
     cache = SnapshotCache(store, humans)
-    limiter = RateLimiter()
+    public_path = config.public_config or os.environ.get(CONFIG_ENV) or None
+    public = load_public_config(public_path)
     snap = cache.get()
     choices = filter_choices(snap.table)
     model_choices = _model_choices(snap)
@@ -391,8 +394,9 @@ def build_app(config: AppConfig) -> gr.Blocks:
             with gr.Tab("Submit", id="submit") as tab_submit:
                 queue_note = (f"Submissions go to the queue {code_span(config.queue.name)}." if config.queue else
                               "**Submissions are disabled**: start the leaderboard with `--queue DIR`.")
+                sources = ", ".join(code_span(alias) for alias in sorted(public.image_sources))
                 gr.Markdown("Submit a public Hub model for scoring (timm, open_clip or torchvision ids; images: "
-                            f"bundled or a Hub dataset). {queue_note}")
+                            f"bundled or a Hub dataset{', or ' + sources if sources else ''}). {queue_note}")
                 with gr.Row():
                     f_model = gr.Textbox(label="Model spec (required)", placeholder="timm:resnet50.a1_in1k",
                                          max_length=200, elem_id="submit-model")
@@ -518,7 +522,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
                               revision=revision or "")
             if not spec.get("submitter"):
                 return "❌ The submitter (name or email) is required."
-            problem = public_spec_problem(spec, image_allow_list=config.image_allow_list)
+            if config.queue is None:
+                return "❌ Submissions are disabled: start the leaderboard with `--queue DIR`."
+            client_host = getattr(getattr(request, "client", None), "host", "") if request else ""
+            rate_key = rate_key_of(client_host, spec["submitter"])
+            problem = form_problem(spec, queue=config.queue, config=public, rate_key=rate_key)
             if problem is None:
                 snap = cache.get()
                 scored: set[str] = set()
@@ -527,14 +535,12 @@ def build_app(config: AppConfig) -> gr.Blocks:
                                               f"{row.submission.source}:{row.submission.model}"),
                                           row.submission.revision, trained=row_trained(row))
                 problem = resubmission_problem(spec, scored, {model_key(m) for m in queue_keys(config.queue)})
-            if problem is None:
-                client_host = getattr(getattr(request, "client", None), "host", "") if request else ""
-                problem = limiter.check(f"{spec['submitter']}|{client_host}")
             if problem is not None:
                 return f"❌ **Submission refused.**\n\n> {md_escape(problem)}"
             progress(0.1, desc="Validating the submission: loading the model on CPU (may download its weights)…")
             return run_submit(spec, queue=config.queue, command=config.submit_command,
-                              timeout_s=config.submit_timeout_s).message
+                              timeout_s=config.submit_timeout_s, rate_key=rate_key, public_config=public_path,
+                              config=public).message
 
         submit_button.click(on_submit, [f_model, f_pretrained, f_revision, f_images, f_name, f_family, f_license,
                                         f_paper, f_submitter, f_top1], submit_result, show_progress="full")

@@ -1,13 +1,17 @@
-"""The Submit form's back end: write the spec YAML and hand it to `imibench submit` in a subprocess.
+"""The Submit form's back end over `benchmark.submissions.public` (the one implementation of the public checks).
 
-The app never imports submission or model code: the command (default `python -m benchmark.cli.main submit
-{spec} --queue {queue}`) validates the spec and enqueues it. Its exit status decides success; on failure its
-stderr (else stdout) is shown to the user. On success its stdout is shown; when the last non-empty stdout line is
-a JSON object with `id` and `state`, those two are shown first.
+The form runs the public module's cheap checks (`precheck_public_fields`, the rate limit read-only) in process,
+then writes the spec YAML and runs the submit command in a subprocess: by default `python -m benchmark.cli.main
+submit {spec} --queue {queue} --public --rate-key {rate_key}`, i.e. `submit_public` (rate limit, full validation with
+the model built on CPU, enqueue), so the app never imports model code. The operator's public config reaches the
+command as $IMIBENCH_PUBLIC_CONFIG. The command's exit status decides success; on failure its `imibench: error:`
+message (the refusal's `public_message`) is shown first, the log before it folded away, both with server paths
+masked. On success, when the last non-empty stdout line is a JSON object with `id` and `state`, those are shown.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,9 +19,6 @@ import shlex
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,23 +27,23 @@ from typing import Any
 import yaml
 
 from benchmark.api.errors import ConfigError
+from benchmark.submissions.public import (
+    CONFIG_ENV,
+    PublicConfig,
+    PublicSubmissionError,
+    check_rate_limit,
+    precheck_public_fields,
+    sanitise,
+)
 from leaderboard.text import code_block, md_escape
 
 DEFAULT_COMMAND: tuple[str, ...] = (
-    sys.executable, "-m", "benchmark.cli.main", "submit", "{spec}", "--queue", "{queue}"
+    sys.executable, "-m", "benchmark.cli.main", "submit", "{spec}", "--queue", "{queue}", "--public",
+    "--rate-key", "{rate_key}",
 )
 TIMEOUT_S = 600.0  # the real command loads the model on CPU (and may download its weights) before enqueueing
 ERROR_MARKER = "imibench: error:"
 TAIL_LINES = 30
-# Field size limits of the public form (characters).
-MAX_FIELD_CHARS: dict[str, int] = {"model": 200, "images": 200, "name": 120, "family": 60, "license": 60,
-                                   "paper": 300, "submitter": 200, "revision": 80, "model_card": 300}
-RATE_LIMIT = 3  # submissions per submitter ...
-RATE_WINDOW_S = 3600.0  # ... per hour
-PUBLIC_MODEL_SOURCES = ("timm:", "open_clip:", "torchvision:")
-PUBLIC_IMAGE_PREFIXES = ("hf:",)
-FORBIDDEN_MODEL_KEYS = ("weights", "sha256", "arch")
-HUB_IMAGES = re.compile(r"hf:[\w.-]+/[\w.-]+(@[\w.-]+)?")
 NOISE = re.compile(r"retry|retrying|urllib3|HTTPSConnectionPool|Max retries|NewConnectionError|Traceback|"
                    r"^\s+File |^\s+\^|huggingface_hub|warnings\.warn|Warning:", re.IGNORECASE)
 
@@ -56,7 +57,8 @@ class SubmitOutcome:
 
 
 def parse_command(text: str | None) -> tuple[str, ...]:
-    """A submit command from a shell-like string with `{spec}` and `{queue}` placeholders (None: the default)."""
+    """A submit command from a shell-like string with `{spec}`, `{queue}` and (optional) `{rate_key}` placeholders
+    (None: the default)."""
     if text is None:
         return DEFAULT_COMMAND
     parts = tuple(shlex.split(text))
@@ -90,59 +92,21 @@ def build_spec(
     return spec
 
 
-def public_spec_problem(spec: dict[str, Any], *, image_allow_list: Iterable[str] = ()) -> str | None:
-    """Why a public user may not submit `spec` (None when they may): the form's single server-side check.
-
-    Public users name Hub models and Hub image datasets only (or an image source on the operator's allow-list);
-    no server path, no local file, no weights file. Messages never mention server files.
-    """
-    for key, limit in MAX_FIELD_CHARS.items():
-        value = spec.get(key)
-        if isinstance(value, str) and len(value) > limit:
-            return f"The field {key!r} is {len(value)} characters long; the limit is {limit}."
-    model = str(spec.get("model", "")).strip()
-    if not model:
-        return "The model spec is required, e.g. `timm:resnet50.a1_in1k`."
-    if not model.startswith(PUBLIC_MODEL_SOURCES):
-        return (f"Model {model[:80]!r} is not a public Hub model: use timm:NAME, open_clip:ARCH/TAG or "
-                "torchvision:NAME[/WEIGHTS]. Local files and server paths cannot be submitted here.")
-    query = model.split("?", 1)[1] if "?" in model else ""
-    keys = {part.split("=", 1)[0].strip().lower() for part in query.split("&") if part}
-    if keys & set(FORBIDDEN_MODEL_KEYS) or model.split(":", 1)[1].startswith(("/", ".", "~")):
-        return "Weights files and server paths cannot be named in the public form: submit a Hub model id."
-    if ".." in model or "\\" in model:
-        return "Model ids cannot contain '..' or backslashes."
-    images = str(spec.get("images") or "").strip()
-    allowed = set(image_allow_list)
-    if images and images != "bundled" and images not in allowed and not (
-            images.startswith(PUBLIC_IMAGE_PREFIXES) and ".." not in images and HUB_IMAGES.fullmatch(images)):
-        options = ["bundled", "hf:OWNER/NAME[@REVISION]", *sorted(allowed)]
-        return f"Image source {images[:80]!r} is not allowed here; use one of: {', '.join(options)}."
+def form_problem(spec: dict[str, Any], *, queue: str | Path, config: PublicConfig, rate_key: str) -> str | None:
+    """Why the form refuses `spec` before starting the submit command (None: go ahead): the public module's cheap
+    checks and its rate limit (counted by the command, only read here). The message names no server path."""
+    try:
+        precheck_public_fields(spec, config)
+        check_rate_limit(rate_key, queue=queue, config=config, record=False)
+    except PublicSubmissionError as err:
+        return err.public_message
     return None
 
 
-class RateLimiter:
-    """At most `limit` submissions per submitter within `window_s` seconds (in memory, thread-safe)."""
-
-    def __init__(self, limit: int = RATE_LIMIT, window_s: float = RATE_WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._times: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, who: str, now: float | None = None) -> str | None:
-        """Record an attempt by `who`; the refusal message when over the limit, else None."""
-        now = time.monotonic() if now is None else now
-        key = who.strip().lower()
-        with self._lock:
-            times = self._times.setdefault(key, deque())
-            while times and now - times[0] > self.window_s:
-                times.popleft()
-            if len(times) >= self.limit:
-                wait = self.window_s - (now - times[0])
-                return (f"Rate limit: at most {self.limit} submissions per submitter per "
-                        f"{self.window_s / 3600:g} h; try again in {wait / 60:.0f} min.")
-            times.append(now)
-        return None
+def rate_key_of(client_host: str | None, submitter: str) -> str:
+    """The rate-limit key of a form submission: a hash of the client's address (else of the submitter field)."""
+    who = f"client:{client_host}" if client_host else f"submitter:{submitter.strip().lower()}"
+    return hashlib.sha256(who.encode("utf-8")).hexdigest()[:24]
 
 
 def model_key(model: str, revision: str | None = None) -> str:
@@ -194,8 +158,10 @@ def _format_success(stdout: str) -> str:
 
 
 def run_submit(spec: dict[str, Any], *, queue: str | Path | None, command: Sequence[str] = DEFAULT_COMMAND,
-               timeout_s: float = TIMEOUT_S) -> SubmitOutcome:
-    """Write `spec` to a temporary YAML file and run the submit command on it; never raises for a failed submit."""
+               timeout_s: float = TIMEOUT_S, rate_key: str = "anonymous", public_config: str | Path | None = None,
+               config: PublicConfig | None = None) -> SubmitOutcome:
+    """Write `spec` to a temporary YAML file and run the submit command on it (with `public_config` as
+    $IMIBENCH_PUBLIC_CONFIG); never raises for a failed submit."""
     if queue is None:
         return SubmitOutcome(False, "❌ Submissions are disabled: start the leaderboard with `--queue DIR`.")
     if not str(spec.get("model", "")).strip():
@@ -206,18 +172,21 @@ def run_submit(spec: dict[str, Any], *, queue: str | Path | None, command: Seque
         spec_path = Path(folder) / "submission.yaml"
         spec_path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
         queue_path = str(Path(queue).expanduser().resolve())
-        argv = [part.replace("{spec}", str(spec_path)).replace("{queue}", queue_path) for part in command]
+        argv = [part.replace("{spec}", str(spec_path)).replace("{queue}", queue_path).replace("{rate_key}", rate_key)
+                for part in command]
+        env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
+        if public_config is not None:
+            env[CONFIG_ENV] = str(Path(public_config).expanduser().resolve())
         try:
-            env = {**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
             done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
         except FileNotFoundError:
-            return SubmitOutcome(False, f"❌ The submit command could not be started: {argv[0]!r} was not found.")
+            return SubmitOutcome(False, "❌ The submit command could not be started (its program was not found).")
         except subprocess.TimeoutExpired:
             return SubmitOutcome(False, f"❌ The submit command did not finish within {timeout_s:.0f} s.")
     if done.returncode != 0:
         detail = done.stderr.strip() or done.stdout.strip() or "(no output)"
         detail = detail.replace(str(spec_path), "the form's spec")
-        return SubmitOutcome(False, _format_failure(done.returncode, detail))
+        return SubmitOutcome(False, _format_failure(done.returncode, sanitise(detail, config)))
     return SubmitOutcome(True, _format_success(done.stdout))
 
 

@@ -24,15 +24,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--humans", default=None,
                         help="human data for the human-accuracy columns: a per-unit table (CSV/parquet with model, "
                              "layer, channel, mode, accuracy) or a release source as `imibench data` reads it")
-    parser.add_argument("--allow-images", action="append", default=[], metavar="SOURCE",
-                        help="an image source public submitters may name besides bundled and hf:OWNER/NAME "
-                             "(repeatable; operators only)")
+    parser.add_argument("--public-config", type=Path, default=None,
+                        help="operator config of public submissions (YAML: image_sources allow-list of alias -> "
+                             "source, max_parameters, max_units, rate_limit, string limits; see "
+                             "benchmark/submissions/public.py); default: $IMIBENCH_PUBLIC_CONFIG, else Hub models "
+                             "with bundled or hf: images only")
     parser.add_argument("--figures", type=Path, default=None,
                         help="write paper figures (PNG at 200 dpi, SVG, PDF) of the results to this folder and exit")
     parser.add_argument("--submit-command", default=None,
                         help="command the Submit tab runs, with {spec} and {queue} placeholders "
-                             "(default: this Python's `-m benchmark.cli.main submit {spec} --queue {queue}`, "
-                             "i.e. `imibench submit`)")
+                             "and optional {rate_key} (default: this Python's `-m benchmark.cli.main submit {spec} "
+                             "--queue {queue} --public --rate-key {rate_key}`, i.e. `imibench submit --public`)")
     parser.add_argument("--submit-timeout", type=float, default=600.0,
                         help="seconds the Submit tab waits for the submit command (default: 600)")
     parser.add_argument("--poll-seconds", type=float, default=5.0,
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         stimuli_root=args.stimuli_root,
         reports=args.reports,
         humans=args.humans,
-        image_allow_list=tuple(args.allow_images),
+        public_config=args.public_config,
         submit_command=parse_command(args.submit_command),
         submit_timeout_s=args.submit_timeout,
         poll_seconds=args.poll_seconds,

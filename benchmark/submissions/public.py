@@ -12,6 +12,7 @@ API (for the form and `imibench submit --public`)::
     entry = submit_public(form_fields, queue=Q, config=config)   # validate + enqueue; raises PublicSubmissionError
 
     validate_public_submission(form_fields, queue=Q, config=config) -> ValidatedSubmission  (without enqueueing)
+    precheck_public_fields(form_fields, config) -> dict   # the cheap part of it (no torch): the form runs it first
 
 `PublicSubmissionError.public_message` is safe to show to the submitter: it never names a server file or folder and
 reads the same whether a server path exists or not. Everything else (logs) may carry detail for the operator.
@@ -206,18 +207,7 @@ def validate_public_submission(
     from benchmark.submissions.validate import validate_submission
 
     config = config or PublicConfig()
-    if not isinstance(fields, Mapping):
-        raise PublicSubmissionError("A submission is a mapping of field names to values.")
-    check_field_limits(fields, config)
-    operator = [name for name in OPERATOR_FIELDS if name in fields]
-    if operator:
-        raise PublicSubmissionError(
-            f"Field(s) {', '.join(operator)} are set by the leaderboard's operator, not by a submission; remove them."
-        )
-    data = dict(fields)
-    data["model"] = check_public_model(str(data.get("model", "")))
-    data["images"] = resolve_public_images(str(data.get("images", "bundled")), config)
-    check_units(data.get("units"), config)
+    data = precheck_public_fields(fields, config)
     try:
         spec = parse_submission(data, origin="the submission")
     except ImiBenchError as err:
@@ -243,6 +233,26 @@ def validate_public_submission(
     except ImiBenchError as err:
         raise PublicSubmissionError(sanitise(str(err), config), detail=str(err)) from None
     return validated
+
+
+def precheck_public_fields(fields: Mapping[str, Any], config: PublicConfig | None = None) -> dict[str, Any]:
+    """The cheap checks (no torch, no model, no network): field sizes, no operator field, a registry or Hub model,
+    an accepted image source, bounded units. Returns the fields with the image source resolved (an allow-list
+    alias becomes its source); PublicSubmissionError else. The form runs it before starting the full check."""
+    config = config or PublicConfig()
+    if not isinstance(fields, Mapping):
+        raise PublicSubmissionError("A submission is a mapping of field names to values.")
+    check_field_limits(fields, config)
+    operator = [name for name in OPERATOR_FIELDS if name in fields]
+    if operator:
+        raise PublicSubmissionError(
+            f"Field(s) {', '.join(operator)} are set by the leaderboard's operator, not by a submission; remove them."
+        )
+    data = dict(fields)
+    data["model"] = check_public_model(str(data.get("model", "")))
+    data["images"] = resolve_public_images(str(data.get("images") or "bundled"), config)
+    check_units(data.get("units"), config)
+    return data
 
 
 def submit_public(fields: Mapping[str, Any], *, queue: SubmissionQueue | str | Path, config: PublicConfig | None = None,

@@ -48,10 +48,10 @@ def test_cli_writes_paper_figures(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_cli_parser_takes_reports_humans_and_image_allow_list():
+def test_cli_parser_takes_reports_humans_and_the_public_config():
     args = build_parser().parse_args(["leaderboard", "--results", "r", "--reports", "rep", "--humans", "h.csv",
-                                      "--allow-images", "folder:/srv/a", "--allow-images", "hf:o/n"])
-    assert (args.reports, args.humans, args.allow_images) == (Path("rep"), "h.csv", ["folder:/srv/a", "hf:o/n"])
+                                      "--public-config", "public.yaml"])
+    assert (args.reports, args.humans, args.public_config) == (Path("rep"), "h.csv", Path("public.yaml"))
 
 
 def test_cli_rejects_bad_options():

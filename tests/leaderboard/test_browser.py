@@ -308,7 +308,11 @@ def test_refused_resubmission_and_server_paths(page, servers):
     expect(result).to_contain_text("new revision")
     _text(page, "#submit-model").fill("local:/etc/passwd")
     page.locator("#submit-button").click()
-    expect(result).to_contain_text("not a public Hub model")
+    expect(result).to_contain_text("is not accepted here: public submissions name timm:")  # the public module's
+    _text(page, "#submit-model").fill("timm:resnet18.a1_in1k")
+    _text(page, "#submit-images").fill("folder:/etc")
+    page.locator("#submit-button").click()
+    expect(result).to_contain_text("Image source 'folder:/etc' is not accepted here")
     assert page.locator(TOASTS).count() == 0
 
 

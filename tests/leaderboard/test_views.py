@@ -4,16 +4,17 @@ import pytest
 from PIL import Image
 
 from benchmark.api.errors import ConfigError
+from benchmark.submissions.public import PublicConfig, check_rate_limit
 from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
 from leaderboard.images import resolve_image, stimuli_roots
 from leaderboard.loading import LoadedResult, load_results
 from leaderboard.submit import (
     DEFAULT_COMMAND,
-    RateLimiter,
     build_spec,
+    form_problem,
     model_key,
     parse_command,
-    public_spec_problem,
+    rate_key_of,
     resubmission_problem,
     run_submit,
     scored_keys,
@@ -168,37 +169,57 @@ def test_the_real_submit_command_refuses_an_incomplete_spec(tmp_path):
                          queue=tmp_path / "queue")
     assert not outcome.ok, outcome.message
     assert "paper" in outcome.message
-    assert "the form's spec" in outcome.message.replace('\\', '') and "imibench-submit-" not in outcome.message
-    assert not (tmp_path / "queue").exists() or not any((tmp_path / "queue").iterdir())
+    assert "imibench-submit-" not in outcome.message and "/tmp" not in outcome.message  # `submit --public`
+    queue = tmp_path / "queue"  # nothing enqueued; only the shared rate-limit state counts the attempt
+    assert not queue.exists() or all(path.name.startswith(".rate_limit") for path in queue.iterdir())
 
 
-@pytest.mark.parametrize("model", ["local:/server/path/weights.safetensors", "folder:/etc",
-                                   "timm:resnet18?weights=/etc/x",
-                                   "timm:/etc/passwd", "timm:../../x", "resnet18"])
-def test_public_form_refuses_server_paths_without_naming_server_files(model):
-    problem = public_spec_problem(build_spec(model=model, submitter="a"))
-    assert problem is not None and "passwd" not in problem.replace(model[:80], "")
+@pytest.mark.parametrize(("field", "value"), [("model", "local:/srv/private/weights.safetensors"),
+                                              ("images", "folder:/etc"), ("out", "/srv/private/out")])
+def test_the_form_refuses_server_paths_through_the_public_module(tmp_path, field, value):
+    spec = {**build_spec(model="timm:resnet18.a1_in1k", submitter="a"), field: value}
+    problem = form_problem(spec, queue=tmp_path, config=PublicConfig(), rate_key="k")
+    assert problem is not None
+    if field == "out":  # an operator field is refused by its name, its value is not echoed
+        assert "out" in problem and "operator" in problem and value not in problem
+    else:
+        assert "is not accepted here" in problem
+    shown = problem.replace(value, "")  # the submitter's own value may be echoed back, nothing else of the server
+    assert "/srv" not in shown and "/etc" not in shown and "/" not in shown.split("public submissions name")[0]
 
 
-@pytest.mark.parametrize("images", ["folder:/etc", "/data/imagenet", "hf:../x", "local:x"])
-def test_public_form_refuses_image_paths(images):
-    problem = public_spec_problem(build_spec(model="timm:resnet18", submitter="a", images=images))
+@pytest.mark.parametrize("images", ["/data/imagenet", "hf:../x", "local:x"])
+def test_the_form_refuses_image_paths(tmp_path, images):
+    problem = form_problem(build_spec(model="timm:resnet18", submitter="a", images=images), queue=tmp_path,
+                           config=PublicConfig(), rate_key="k")
     assert problem is not None and "bundled" in problem
 
 
-def test_public_form_accepts_hub_sources_and_bounds_fields():
-    assert public_spec_problem(build_spec(model="timm:resnet18.a1_in1k", submitter="a", images="hf:o/n@v1")) is None
-    assert public_spec_problem(build_spec(model="open_clip:ViT-B-32/laion2b", submitter="a"), ) is None
-    assert public_spec_problem(build_spec(model="timm:x", submitter="a", images="folder:/srv/ok"),
-                               image_allow_list=("folder:/srv/ok",)) is None
-    assert "limit is 120" in public_spec_problem(build_spec(model="timm:x", submitter="a", name="n" * 500))
+def test_the_form_accepts_hub_sources_and_the_operators_aliases(tmp_path):
+    config = PublicConfig(image_sources={"imagenet-val": "folder:/srv/imagenet/val"})
+    for spec in (build_spec(model="timm:resnet18.a1_in1k", submitter="a", images="hf:o/n@v1"),
+                 build_spec(model="open_clip:ViT-B-32/laion2b_s34b_b79k", submitter="a"),
+                 build_spec(model="timm:resnet18", submitter="a", images="imagenet-val")):
+        assert form_problem(spec, queue=tmp_path, config=config, rate_key="k") is None, spec
+    long_name = form_problem(build_spec(model="timm:x", submitter="a", name="n" * 500), queue=tmp_path,
+                             config=config, rate_key="k")
+    assert "at most 300" in long_name
 
 
-def test_rate_limit_and_resubmission():
-    limiter = RateLimiter(limit=2, window_s=60)
-    assert limiter.check("Ann", now=0) is None and limiter.check("ann", now=1) is None
-    assert "Rate limit" in limiter.check("ANN", now=2) and limiter.check("bob", now=2) is None
-    assert limiter.check("ann", now=70) is None  # the window slides
+def test_the_form_reads_the_shared_rate_limit_without_counting(tmp_path):
+    config = PublicConfig(rate_limit={"max_submissions": 2, "window_s": 60})
+    key = rate_key_of("10.0.0.7", "ann")
+    assert key == rate_key_of("10.0.0.7", "bob") != rate_key_of(None, "ann") and "10.0.0.7" not in key
+    spec = build_spec(model="timm:resnet18", submitter="a")
+    for _ in range(3):
+        assert form_problem(spec, queue=tmp_path, config=config, rate_key=key) is None  # reading counts nothing
+    check_rate_limit(key, queue=tmp_path, config=config)  # what `imibench submit --public` records
+    check_rate_limit(key, queue=tmp_path, config=config)
+    assert "Too many submissions" in form_problem(spec, queue=tmp_path, config=config, rate_key=key)
+    assert form_problem(spec, queue=tmp_path, config=config, rate_key=rate_key_of("10.0.0.8", "a")) is None
+
+
+def test_resubmission():
     spec = build_spec(model="timm:resnet18", submitter="a")
     assert "already scored" in resubmission_problem(spec, {model_key("timm:resnet18")}, set())
     assert "already in the queue" in resubmission_problem(spec, set(), {model_key("timm:resnet18")})

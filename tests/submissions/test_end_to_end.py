@@ -12,7 +12,7 @@ def test_form_submission_becomes_a_leaderboard_row(tmp_path, fitted_proxy, capsy
     queue_dir.mkdir()
     spec = build_spec(model="timm:test_resnet.r160_in1k", pretrained=False, images="bundled:400",
                       submitter="e2e test", family="ResNet", name="Tiny ResNet (random)")
-    outcome = run_submit(spec, queue=queue_dir)  # the real `imibench submit` in a subprocess
+    outcome = run_submit(spec, queue=queue_dir)  # the real `imibench submit --public` in a subprocess
     assert outcome.ok, outcome.message
     (entry,) = SubmissionQueue(queue_dir).entries()
     assert entry.state is State.PENDING
@@ -26,5 +26,5 @@ def test_form_submission_becomes_a_leaderboard_row(tmp_path, fitted_proxy, capsy
     table = build_table(load_results(results).results)
     assert len(table) == 1
     row = table.iloc[0]
-    assert row["model"] == "Tiny ResNet (random)" and row["family"] == "ResNet"
+    assert row["model"] == "Tiny ResNet (random) (untrained)" and row["family"] == "ResNet"  # random-init label
     assert 0.0 < row["MIS mean"] <= 1.0
