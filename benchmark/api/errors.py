@@ -32,3 +32,16 @@ class ChecksumError(ImiBenchError, ValueError):
 
 class NotFittedError(ImiBenchError, RuntimeError):
     """An estimator was used before `fit` was called."""
+
+
+# The fix named when a model's weights cannot be fetched (offline or unreachable hub); operators and local users only.
+OFFLINE_WEIGHTS_FIX = (
+    "Fix: pass a local weights file (local:/path/weights.safetensors?arch=SOURCE:ARCH, or weights=PATH), or "
+    "pre-populate the library's cache by loading the model once where the network is reachable (Hugging Face cache: "
+    "HF_HOME / HF_HUB_CACHE; torchvision: TORCH_HOME), or unset HF_HUB_OFFLINE if this machine is online."
+)
+# What a public submitter is told instead: they cannot name files on the server.
+PUBLIC_WEIGHTS_FIX = (
+    "The server could not fetch these weights from the Hub: check the model id and tag (and that the weights are "
+    "public), or try again later."
+)

@@ -36,7 +36,7 @@ from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preproc
 from timm.data import create_transform, resolve_model_data_config
 from torchvision.models import get_model_weights, get_weight
 
-from benchmark.api.errors import ChecksumError, ConfigError, SourceUnavailableError
+from benchmark.api.errors import OFFLINE_WEIGHTS_FIX, ChecksumError, ConfigError, SourceUnavailableError
 from benchmark.api.registry import Registry
 from benchmark.files import sha256_file
 from benchmark.models.spec import WEIGHT_SUFFIXES, ModelSpec, parse_model_spec
@@ -381,7 +381,7 @@ def _check_torchvision_cached_if_offline(label: str, url: str) -> None:
     if offline_mode() and not cached.is_file():
         raise SourceUnavailableError(
             f"Could not load the weights of {label}: offline mode is on (HF_HUB_OFFLINE) and {cached} is not in the "
-            f"torch hub cache. {_FIX}"
+            f"torch hub cache. {OFFLINE_WEIGHTS_FIX}"
         )
 
 
@@ -507,11 +507,6 @@ def _check_keys(target: torch.nn.Module, state: Mapping[str, torch.Tensor], path
 
 # ------------------------------------------------------------------------------------------------- errors
 
-_FIX = (
-    "Fix: pass a local weights file (local:/path/weights.safetensors?arch=SOURCE:ARCH, or weights=PATH), or "
-    "pre-populate the library's cache by loading the model once where the network is reachable (Hugging Face cache: "
-    "HF_HOME / HF_HUB_CACHE; torchvision: TORCH_HOME), or unset HF_HUB_OFFLINE if this machine is online."
-)
 
 
 def offline_mode() -> bool:
@@ -524,7 +519,7 @@ def _unavailable(label: str, exc: BaseException, *, hub: bool) -> SourceUnavaila
     where = "the Hugging Face Hub" if hub else "its download URL"
     offline = " Offline mode is on (HF_HUB_OFFLINE): only cached weights load." if offline_mode() else ""
     return SourceUnavailableError(
-        f"Could not load the weights of {label} from {where}: {type(exc).__name__}: {_one_line(exc)}.{offline} {_FIX}"
+        f"Could not load the weights of {label} from {where}: {type(exc).__name__}: {_one_line(exc)}.{offline} {OFFLINE_WEIGHTS_FIX}"
     )
 
 

@@ -55,7 +55,7 @@ import yaml
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from benchmark.api.errors import ConfigError, ImiBenchError
+from benchmark.api.errors import OFFLINE_WEIGHTS_FIX, PUBLIC_WEIGHTS_FIX, ConfigError, ImiBenchError
 
 if TYPE_CHECKING:  # the form imports this module for the rate limit: keep torch and the model code out of it
     from benchmark.models.spec import ModelSpec
@@ -443,7 +443,8 @@ def estimate_parameters(model_spec: ModelSpec) -> int:
 
 def sanitise(message: str, config: PublicConfig | None) -> str:
     """A message safe for the submitter: allow-listed sources shown by their alias, every other server path
-    replaced by `<server path>`."""
+    replaced by `<server path>`, and no advice to name server files."""
+    message = message.replace(OFFLINE_WEIGHTS_FIX, PUBLIC_WEIGHTS_FIX)
     for alias, source in (config.image_sources.items() if config else ()):
         message = message.replace(source, alias)
         if ":" in source:

@@ -192,3 +192,12 @@ def test_hub_dataset_answer_is_the_same_for_a_local_folder_and_a_missing_dataset
                                        config=PublicConfig(), model_checker=lambda *a: pytest.fail("ran"))
         messages.append(info.value.public_message.replace(dataset, "D"))
     assert messages[0] == messages[1] and "could not be loaded from the Hub" in messages[0]
+
+
+def test_offline_weights_advice_to_the_public_names_no_server_file():
+    """The operator's fix (pass a local weights file) is replaced: a public submitter cannot name server files."""
+    from benchmark.api.errors import OFFLINE_WEIGHTS_FIX, PUBLIC_WEIGHTS_FIX
+
+    message = sanitise(f"Could not load the weights of timm:resnet18 from the Hub: offline. {OFFLINE_WEIGHTS_FIX}", None)
+    assert PUBLIC_WEIGHTS_FIX in message
+    assert "local:" not in message and "weights=PATH" not in message
