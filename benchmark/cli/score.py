@@ -28,6 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--decode", choices=("cpu", "gpu", "auto"),
+                        help="decode JPEGs with PIL on the CPU (default), on the GPU (nvJPEG), or auto")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", type=Path, help="result file (default results/<submission id>.json)")
     parser.add_argument("--no-progress", action="store_true")
@@ -65,7 +67,7 @@ def _spec_from_result(path: Path) -> dict:
 def _flag_overrides(args: argparse.Namespace) -> dict:
     flat = {
         "model": args.model, "weights_sha256": args.weights_sha256, "images": args.images, "proxy": args.proxy,
-        "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size, "num_workers": args.num_workers,
+        "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size, "num_workers": args.num_workers, "decode": args.decode,
         "seed": args.seed, "out": str(args.out) if args.out else None,
     }
     data = {k: v for k, v in flat.items() if v is not None}

@@ -50,6 +50,7 @@ class ScoreSpec(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(64, ge=1)
     num_workers: int = Field(0, ge=0)
+    decode: Literal["cpu", "gpu", "auto"] = Field("cpu", description="JPEG decoding: cpu (PIL), gpu (nvJPEG), auto")
     seed: int = 0
     out: Path | None = Field(None, description="result file to write (default: results/<submission id>.json)")
     work_dir: Path | None = Field(None, description="checkpoints and materialised stimuli (default: beside out)")
