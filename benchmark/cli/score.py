@@ -22,6 +22,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", help="comma-separated fnmatch patterns of layer names")
     parser.add_argument("--units-per-layer", type=int)
     parser.add_argument("--total-units", type=int)
+    parser.add_argument("--units", choices=("all",), dest="all_units",
+                        help="all: every channel of the chosen layers (--layers), or of every eligible layer")
     parser.add_argument("--n-tasks", type=int, help="tasks per unit (protocol N, default 20)")
     parser.add_argument("--query-variant", choices=("extreme", "hard85", "hard95"))
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
@@ -74,7 +76,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
     if args.no_pretrained:
         data["pretrained"] = False
     units = {"layers": args.layers.split(",") if args.layers else None, "units_per_layer": args.units_per_layer,
-             "total_units": args.total_units}
+             "total_units": args.total_units, "all_units": True if args.all_units == "all" else None}
     if any(v is not None for v in units.values()):
         data["units"] = {k: v for k, v in units.items() if v is not None}
     protocol = {"n_tasks": args.n_tasks, "query_variant": args.query_variant}
