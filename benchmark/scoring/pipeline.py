@@ -252,15 +252,17 @@ def unit_tasks(
     hold that many ranks.
     """
     position = {layer: 0 for layer in extremes}
+    # decode each layer's sets once (per-unit reads would cost O(units^2) with every channel scored)
+    host = {layer: (sets.is_constant(spec.protocol.constant_unit_tolerance).cpu().numpy(),
+                    sets.top_ids.cpu().numpy(), sets.bottom_ids.cpu().numpy()) for layer, sets in extremes.items()}
     tasks, skipped = [], []
     for unit in units:
-        sets, row = extremes[unit.layer], position[unit.layer]
+        (constant, top_ids, bottom_ids), row = host[unit.layer], position[unit.layer]
         position[unit.layer] += 1
-        if bool(sets.is_constant(spec.protocol.constant_unit_tolerance)[row]):
+        if bool(constant[row]):
             skipped.append({"layer": unit.layer, "channel": unit.channel, "reason": "constant activation"})
             continue
-        top = sets.top_ids[row].cpu().numpy()
-        bottom = sets.bottom_ids[row].cpu().numpy()
+        top, bottom = top_ids[row], bottom_ids[row]
         hard = None
         if bands is not None:
             hard = (bands[unit.layer].top_ids[row], bands[unit.layer].bottom_ids[row])
