@@ -54,12 +54,21 @@ class TensorTransform:
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 (3, h, w) -> normalised float32 (3, H, W) on the image's device."""
+        return self.normalise(self.geometry(image))
+
+    def geometry(self, image: torch.Tensor) -> torch.Tensor:
+        """uint8 (..., 3, h, w) -> uint8 (..., 3, H, W): resize the short side (antialiased), centre crop."""
         import torchvision.transforms.v2.functional as F
 
         resized = F.resize(image, [self.scale_size], interpolation=F.InterpolationMode(self.interpolation),
                            antialias=True)
-        cropped = F.center_crop(resized, list(self.size))
-        return F.normalize(F.to_dtype(cropped, torch.float32, scale=True), list(self.mean), list(self.std))
+        return F.center_crop(resized, list(self.size))
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (..., 3, H, W) -> float32 scaled to [0, 1] and normalised with the model's mean and std."""
+        import torchvision.transforms.v2.functional as F
+
+        return F.normalize(F.to_dtype(images, torch.float32, scale=True), list(self.mean), list(self.std))
 
 
 def jpeg_components(data: bytes) -> int | None:
@@ -138,7 +147,7 @@ class DeviceDecodedLoader:
             jpegs = [p for p, e in zip(payloads, encoded, strict=True) if e]
             decoded = iter(decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=self.device) if jpegs else [])
             images = [next(decoded) if e else p.to(self.device) for p, e in zip(payloads, encoded, strict=True)]
-            yield torch.stack([self.transform(image) for image in images]), ids
+            yield self.transform.normalise(torch.stack([self.transform.geometry(image) for image in images])), ids
 
 
 def resolve_decode(decode: str, source: ImageSource, device: torch.device, data_config: Any) -> str:
