@@ -61,7 +61,7 @@ def run(n: int, units: int, variant: str, seed: int, check: bool) -> dict[str, f
     update_times = []
     start = time.perf_counter()
     while selector.next_pass() is not None:
-        for b in range(0, -(-n // BLOCK)):
+        for b in range(-(-n // BLOCK)):
             values = block(units, b, seed)[: n - b * BLOCK]
             ids = torch.arange(b * BLOCK, b * BLOCK + len(values))
             tick = time.perf_counter()

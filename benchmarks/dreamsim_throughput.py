@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
               f"at (a)")
 
 
-def timed(run, device: torch.device) -> float:  # noqa: ANN001 - a callable
+def timed(run: Callable[[], object], device: torch.device) -> float:
     """Seconds `run()` takes (CUDA synchronised)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -111,3 +111,14 @@ def test_gpu_decode_gives_the_cpu_top_k_sets(folder, loaded) -> None:
     for name in cpu:
         np.testing.assert_array_equal(cpu[name][0], gpu[name][0])
         np.testing.assert_array_equal(cpu[name][1], gpu[name][1])
+
+
+def test_prepared_copy_keeps_ids_and_shrinks_the_short_side(folder, tmp_path) -> None:
+    from benchmark.stimuli.jpeg_folder import prepare_resized_copy
+
+    ids = folder.ids()[:6]
+    copy = ImageFolderSource(prepare_resized_copy(folder.root, tmp_path / "copy", ids, short_side=64))
+    assert copy.ids() == sorted(ids)
+    for image_id in ids:
+        original = Image.open(folder.root / image_id).size
+        assert min(Image.open(copy.root / image_id).size) == min(64, min(original))
