@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
                 model.embed(tensors[i : i + args.batch_size])
 
     bare = len(images) / timed(backbones, device)
-    print(f"  (a) embed() incl. preprocessing   {full:8.1f} img/s")
-    print(f"  (b) backbones alone               {bare:8.1f} img/s   (a)/(b) = {full / bare:.2f}")
+    print(f"  (a) embed() incl. preprocessing   {full:8.3f} img/s")
+    print(f"  (b) backbones alone               {bare:8.3f} img/s   (a)/(b) = {full / bare:.2f}")
     for units in (84, 1000, 10_000):
         n = units * IMAGES_PER_UNIT
         print(f"  scoring cost after activations, {units:>6} units: ~{n:,} images -> {n / full / 60:8.1f} min "

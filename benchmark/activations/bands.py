@@ -8,7 +8,8 @@ streaming passes that each keep a fixed amount per unit:
    around the target ranks become histogram edges, each bucket holding about n / sample_size images.
 2. **Histogram pass(es)** over every image: exact counts per bucket, hence the exact rank of every edge. The
    buckets that hold ranks lo .. hi-1 form an interval; when it holds more than `capacity` images (the sample
-   missed, about 1e-12 per unit with the default 7-sigma window, or n is above about sample_size * capacity / 3),
+   missed, about 1e-12 per unit with the default 7-sigma window, or a bucket came out over `capacity`: bucket
+   sizes are about exponential, so rare at n = 1e6 and the defaults, 1e-6 per unit),
    a *resample* pass draws a uniform sample of that interval (the keys of smallest hash) and a new histogram pass
    follows, each round shrinking the interval about sample_size / window-fold.
 3. **Collect pass**: keep the keys that fall inside each unit's interval (at most `capacity`), sort them, and read
@@ -42,7 +43,7 @@ class BandOptions:
 
     sample_size: int = 4096
     window: int | None = None  # sample positions kept on each side of the targets; None: 7 standard deviations
-    capacity: int = 1024
+    capacity: int = 4096  # > 10 mean buckets (n / sample_size) up to ~1.6M images: bucket sizes are ~exponential
     seed: int = 0
     max_passes: int = 12
 
