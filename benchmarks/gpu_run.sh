@@ -32,7 +32,8 @@ run shared_stream 50 python benchmarks/image_throughput.py --model resnet50 --de
   --shared-models resnet50,resnet18
 run dreamsim 70 python benchmarks/dreamsim_throughput.py --device cuda --batch-size 256 --n-images 2048 \
   --folder "$FOLDER"
-run units_scaling 50 python benchmarks/units_scaling.py --device cuda --size 224 --n-images 4096 --batch-size 256
+run units_scaling 60 python benchmarks/units_scaling.py --device cuda --size 224 --n-images 4096 --batch-size 256 \
+  --units 84,1000,10000
 run gpu_tests 50 python -m pytest -q -m gpu -p no:cacheprovider tests/stimuli/test_decode.py \
   tests/activations/test_collect.py
 # last, as it may not finish: torch.compile of the bare forward (compilation takes a minute or more)
