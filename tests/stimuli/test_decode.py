@@ -122,3 +122,14 @@ def test_prepared_copy_keeps_ids_and_shrinks_the_short_side(folder, tmp_path) ->
     for image_id in ids:
         original = Image.open(folder.root / image_id).size
         assert min(Image.open(copy.root / image_id).size) == min(64, min(original))
+
+
+def test_loaders_read_only_the_given_indices(folder, loaded) -> None:
+    chosen = [1, 5, 7]
+    pil = torch.cat([ids for _, ids in make_loader(folder, loaded.transform, batch_size=2, indices=chosen)])
+    transform = TensorTransform.from_data_config(loaded.data_config)
+    tensor = torch.cat([ids for _, ids in DeviceDecodedLoader(folder, transform, device="cpu", batch_size=2,
+                                                                indices=chosen)])
+    assert pil.tolist() == tensor.tolist() == chosen
+    with pytest.raises(ConfigError, match="sorted, distinct"):
+        make_loader(folder, loaded.transform, batch_size=2, indices=[5, 1])
