@@ -35,6 +35,7 @@ from benchmark.api.errors import ConfigError, DataValidationError
 
 _MIN = torch.iinfo(torch.int64).min
 _MAX = torch.iinfo(torch.int64).max
+_SORT_CHUNK_KEYS = 1 << 24  # sample keys sorted at a time (per side) when the sample sets the first edges
 
 
 @dataclass(frozen=True)
@@ -136,20 +137,35 @@ class RankBandSelector:
         m = int(ids.shape[0])
         if m != len(self.sample_indices()):
             raise DataValidationError(f"The sample pass gave {m} images; expected {len(self.sample_indices())}.")
-        keys = torch.sort(rank_keys(values.to(self.device), ids.to(self.device)), dim=1, descending=True).values
-        if m == self.n_images:
-            self._result = keys[:, self.lo : self.hi]
+        exact = m == self.n_images
+        top, bottom = [], []
+        step = max(1, _SORT_CHUNK_KEYS // max(m, 1))  # units per chunk: a bounded sort, whatever the number of units
+        for start in range(0, self.n_units, step):
+            chunk = values[:, start : start + step].to(self.device)
+            keys = torch.sort(rank_keys(chunk, ids.to(self.device)), dim=1, descending=True).values
+            if exact:
+                part = keys[:, self.lo : self.hi]
+            else:
+                rows = keys.shape[0]
+                part = self._edges_from_sample(
+                    keys, torch.full((rows,), m, device=self.device),
+                    torch.zeros(rows, dtype=torch.int64, device=self.device),
+                    torch.full((rows,), self.n_images, device=self.device),
+                )
+            top.append(part[: part.shape[0] // 2])
+            bottom.append(part[part.shape[0] // 2 :])
+        width = (self.hi - self.lo) if exact else 1
+        stacked = torch.cat(top + bottom) if top else torch.empty(0, width, dtype=torch.int64, device=self.device)
+        if exact:
+            self._result = stacked
             self._stage = "done"
-            return
-        rows = keys.shape[0]
-        self._set_edges_from_sample(
-            keys, torch.full((rows,), m, device=self.device), torch.zeros(rows, dtype=torch.int64, device=self.device),
-            torch.full((rows,), self.n_images, device=self.device),
-        )
+        else:
+            self._edges = stacked.contiguous()
+            self._stage = "histogram"
 
-    def _set_edges_from_sample(
+    def _edges_from_sample(
         self, keys: Tensor, size: Tensor, above: Tensor, count: Tensor, bounds: tuple[Tensor, Tensor] | None = None
-    ) -> None:
+    ) -> Tensor:
         """Edges around the targets from a uniform sample (`keys` sorted descending, `size` valid per row) of the
         `count` keys that lie below exactly `above` keys; a sample position p stands for about rank p * count / size."""
         size_f, count_f = size.to(torch.float64), count.to(torch.float64)
@@ -167,8 +183,7 @@ class RankBandSelector:
         edges = torch.flip(keys.gather(1, positions), dims=[1])  # ascending
         if bounds is not None:  # the interval's own ends: keys above it and below it stay out of its buckets
             edges = torch.cat([bounds[0][:, None], edges, bounds[1][:, None]], dim=1)
-        self._edges = torch.cummax(edges, dim=1).values.contiguous()
-        self._stage = "histogram"
+        return torch.cummax(edges, dim=1).values.contiguous()
 
     # ------------------------------------------------------------------ stages 2 and 3: full passes
     def next_pass(self) -> str | None:
@@ -253,7 +268,8 @@ class RankBandSelector:
         keys = torch.sort(self._kept, dim=1, descending=True).values  # padding (_MIN) last
         size = torch.minimum(self._inside, torch.tensor(keys.shape[1], device=self.device))
         self._kept = self._kept_priority = None
-        self._set_edges_from_sample(keys, size, self._above, self._inside, self._interval)
+        self._edges = self._edges_from_sample(keys, size, self._above, self._inside, self._interval)
+        self._stage = "histogram"
 
     def _close_collect(self) -> None:
         kept = torch.sort(self._kept, dim=1, descending=True).values

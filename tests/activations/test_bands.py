@@ -103,3 +103,12 @@ def test_collect_rank_bands_over_a_model_matches_a_full_sort() -> None:
         top, bottom = brute_force(values.numpy(), (45, 55))
         np.testing.assert_array_equal(bands[name].top_ids, top)
         np.testing.assert_array_equal(bands[name].bottom_ids, bottom)
+
+
+def test_sample_stage_in_unit_chunks_gives_the_same_band(monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmark.activations.bands as bands
+
+    values = np.random.default_rng(5).normal(size=(3000, 7)).astype(np.float32)
+    monkeypatch.setattr(bands, "_SORT_CHUNK_KEYS", 600)  # 2 units per chunk with a 300-image sample
+    assert_exact(values, (450, 470), BandOptions(sample_size=300, capacity=200))
+    assert_exact(values[:250], (40, 60), BandOptions(sample_size=300))  # the exact, sample-only path
