@@ -106,7 +106,7 @@ def test_collect_rank_bands_over_a_model_matches_a_full_sort() -> None:
 
 
 def test_sample_stage_in_unit_chunks_gives_the_same_band(monkeypatch: pytest.MonkeyPatch) -> None:
-    import benchmark.activations.bands as bands
+    from benchmark.activations import bands
 
     values = np.random.default_rng(5).normal(size=(3000, 7)).astype(np.float32)
     monkeypatch.setattr(bands, "_SORT_CHUNK_KEYS", 600)  # 2 units per chunk with a 300-image sample
