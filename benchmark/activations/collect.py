@@ -150,6 +150,90 @@ def collect_extremes(
     return run.per_layer()
 
 
+def stream_unit_values(
+    model: nn.Module,
+    layers: Mapping[str, LayerSelection],
+    batches: Iterable[Batch],
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    channels_last: bool = True,
+    reducer: Reducer = reduce_to_units,
+    early_stop: bool = True,
+) -> Iterator[tuple[Tensor, Tensor, dict[str, int]]]:
+    """(values (B, U) float32 on `device`, ids (B,), {layer: units}) per batch: the units of all layers side by side.
+
+    The same forward as `collect_extremes` (hooks, reduction, early stop, autocast), for passes that keep another
+    state than the top/bottom-k sets (e.g. the rank bands of the hard query variants). Hooks are removed and the
+    model's train/eval modes restored when the generator finishes or is closed.
+    """
+    device = torch.device(device)
+    autocast_dtype = _resolve_dtype(dtype, device)
+    modules = _resolve_modules(model, layers)
+    recorder = _Recorder(dict(layers), reducer)
+    modes = {module: module.training for module in model.modules()}
+    model.eval().to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    handles = [module.register_forward_hook(recorder.hook(name)) for name, module in modules.items()]
+    names = list(layers)
+    try:
+        for images, ids in batches:
+            with torch.inference_mode():
+                outputs = recorder.forward(model, _to_device(images, device, channels_last), autocast_dtype, early_stop)
+                values = torch.cat([outputs[name] for name in names], dim=1)
+            if ids.device.type == "cpu":
+                check_ids(ids)
+            yield values, ids.to(device), {name: int(outputs[name].shape[1]) for name in names}
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.training = training
+
+
+def collect_extremes_shared(
+    jobs: Sequence[tuple[nn.Module, Mapping[str, LayerSelection]]],
+    loader: Iterable[Batch],
+    *,
+    k: int = 200,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    channels_last: bool = True,
+    progress: bool = True,
+) -> list[dict[str, ExtremeSets]]:
+    """`collect_extremes` for several models over ONE image stream: each batch is read and decoded once.
+
+    The models must take the same input (one transform); the result per model equals its own `collect_extremes`
+    pass. Not checkpointed: use it for many small models over a source whose decoding bounds the pass.
+    """
+    device = torch.device(device)
+    autocast_dtype = _resolve_dtype(dtype, device)
+    recorders, handles, runs = [], [], []
+    modes = {module: module.training for model, _ in jobs for module in model.modules()}
+    for model, layers in jobs:
+        recorder = _Recorder(dict(layers), reduce_to_units)
+        modules = _resolve_modules(model, layers)
+        model.eval().to(device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        handles += [module.register_forward_hook(recorder.hook(name)) for name, module in modules.items()]
+        recorders.append(recorder)
+        runs.append(_Run(list(layers), k, device, {}, None))
+    try:
+        with torch.inference_mode():
+            for images, ids in _progress(loader, progress):
+                images = _to_device(images, device, channels_last)
+                for (model, _), recorder, run in zip(jobs, recorders, runs, strict=True):
+                    run.apply(recorder.forward(model, images, autocast_dtype, True), ids)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.training = training
+    return [run.per_layer() for run in runs]
+
+
 class _StopForward(Exception):
     """Raised by the last needed hook to end a forward pass early (never escapes `_Recorder.forward`)."""
 

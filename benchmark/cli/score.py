@@ -22,12 +22,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", help="comma-separated fnmatch patterns of layer names")
     parser.add_argument("--units-per-layer", type=int)
     parser.add_argument("--total-units", type=int)
+    parser.add_argument("--units", choices=("all",), dest="all_units",
+                        help="all: every channel of the chosen layers (--layers), or of every eligible layer")
     parser.add_argument("--n-tasks", type=int, help="tasks per unit (protocol N, default 20)")
     parser.add_argument("--query-variant", choices=("extreme", "hard85", "hard95"))
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"))
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--num-workers", type=int)
+    parser.add_argument("--decode", choices=("cpu", "gpu", "auto"),
+                        help="decode JPEGs with PIL on the CPU (default), on the GPU (nvJPEG), or auto")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", type=Path, help="result file (default results/<submission id>.json)")
     parser.add_argument("--checkpoint-every", type=int, metavar="N",
@@ -75,7 +79,7 @@ def _spec_from_result(path: Path) -> dict:
 def _flag_overrides(args: argparse.Namespace) -> dict:
     flat = {
         "model": args.model, "weights_sha256": args.weights_sha256, "images": args.images, "proxy": args.proxy,
-        "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size, "num_workers": args.num_workers,
+        "device": args.device, "dtype": args.dtype, "batch_size": args.batch_size, "num_workers": args.num_workers, "decode": args.decode,
         "seed": args.seed, "out": str(args.out) if args.out else None,
         "checkpoint_every": getattr(args, "checkpoint_every", None),
     }
@@ -83,7 +87,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict:
     if args.no_pretrained:
         data["pretrained"] = False
     units = {"layers": args.layers.split(",") if args.layers else None, "units_per_layer": args.units_per_layer,
-             "total_units": args.total_units}
+             "total_units": args.total_units, "all_units": True if args.all_units == "all" else None}
     if any(v is not None for v in units.values()):
         data["units"] = {k: v for k, v in units.items() if v is not None}
     protocol = {"n_tasks": args.n_tasks, "query_variant": args.query_variant}

@@ -407,6 +407,21 @@ def default_unit_selection(
     return sample_units(selected, total=min(total, sum(info.n_units for info in selected)), seed=seed)
 
 
+def every_unit(
+    layers: Sequence[LayerInfo],
+    *,
+    patterns: Sequence[str] | None = None,
+    depth_fractions: Sequence[float] | None = None,
+) -> list[UnitRef]:
+    """Every channel of the chosen layers (`--units all`); with no layer choice, of every layer of the preferred kind
+    (the layers the default 84-unit sample is spread over)."""
+    if patterns is None and depth_fractions is None:
+        chosen = select_layers(layers, kinds=_preferred_kind(layers))
+    else:
+        chosen = select_layers(layers, patterns=patterns, depth_fractions=depth_fractions)
+    return sample_units(chosen)
+
+
 def _preferred_kind(layers: Sequence[LayerInfo]) -> list[str]:
     present = {info.kind for info in layers}
     for kind in DEFAULT_KIND_PREFERENCE:

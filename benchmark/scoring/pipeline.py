@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 import numpy as np
 import torch
 
 from benchmark import __version__
+from benchmark.activations.bands import BandOptions, RankBand, collect_rank_bands
 from benchmark.activations.checkpoint import CheckpointConfig
 from benchmark.activations.collect import collect_extremes, layer_selections
 from benchmark.activations.extremes import ExtremeSets
@@ -45,6 +47,7 @@ from benchmark.scoring.runlock import AttemptClock, remove_orphaned_temp_files, 
 from benchmark.scoring.spec import ScoreSpec, model_spec_of
 from benchmark.scoring.stimuli import all_indices, materialise, proxy_unit
 from benchmark.scoring.units import choose_units
+from benchmark.stimuli.decode import DeviceDecodedLoader, TensorTransform, resolve_decode
 from benchmark.stimuli.exemplars import HARD_QUERY_PERCENTILES, UnitTasks, build_tasks, required_per_side, unit_rng
 from benchmark.stimuli.sources import ImageFolderSource, ImageSource, make_loader, parse_image_source
 
@@ -135,7 +138,8 @@ def _score_submission(
     run_pass = activation_pass if activation_pass is not None else local_activation_pass
     extremes = run_pass(loaded, source, units, layers, spec, k=k, work_dir=work_dir, progress=progress)
     before_stage("tasks and stimuli")
-    tasks, skipped = unit_tasks(units, extremes, spec, band)
+    bands = hard_query_bands(loaded, source, units, layers, spec, band, progress=progress) if band else None
+    tasks, skipped = unit_tasks(units, extremes, spec, band, bands)
     paths = materialise(source, all_indices(t for _, t in tasks), work_dir / "stimuli", progress=progress)
     proxy_units = [proxy_unit(submission.id, u.layer, u.channel, t, paths) for u, t in tasks]
     before_stage("proxy")
@@ -197,7 +201,28 @@ def ranks_needed(protocol: Protocol, n_images: int) -> tuple[int, tuple[int, int
             f"must lie beyond the {need} reference ranks on each side; use a larger image source (at least "
             f"{int(np.ceil((need + protocol.n_tasks) / HARD_QUERY_PERCENTILES[protocol.query_variant]))} images)."
         )
-    return lo + protocol.n_tasks, (lo, lo + protocol.n_tasks)
+    return need, (lo, lo + protocol.n_tasks)  # the band comes from `hard_query_bands`, O(1) memory per unit
+
+
+def hard_query_bands(
+    loaded: LoadedModel,
+    source: ImageSource,
+    units: list[UnitRef],
+    layers: list[LayerInfo],
+    spec: ScoreSpec,
+    band: tuple[int, int],
+    *,
+    progress: bool,
+) -> dict[str, RankBand]:
+    """Per layer, the exact images at ranks [lo, hi) of each side (hard query variants), in O(1) memory per unit."""
+
+    batches, _ = image_batches(loaded, source, spec)
+    return collect_rank_bands(
+        loaded.module, layer_selections(units, layers), lambda indices: batches(indices=indices), len(source), band,
+        device=loaded.device,
+        dtype=None if spec.dtype == "auto" else getattr(torch, spec.dtype), options=BandOptions(seed=spec.seed),
+        progress=progress,
+    )
 
 
 def local_activation_pass(
@@ -212,7 +237,7 @@ def local_activation_pass(
     progress: bool,
 ) -> dict[str, ExtremeSets]:
     """The default activation pass: one streaming pass over the whole source in this process, checkpointed."""
-    pin = loaded.device.type == "cuda"
+    batches, decode = image_batches(loaded, source, spec)
     checkpoint = CheckpointConfig(
         work_dir / "activations.ckpt",
         every_n_batches=spec.checkpoint_every,
@@ -221,13 +246,13 @@ def local_activation_pass(
             "weights": loaded.weights_sha256 or loaded.weights_id,
             "images": source.describe().get("ids_sha256"),
             "n_images": len(source),
+            **({"decode": decode} if decode != "cpu" else {}),
         },
     )
     return collect_extremes(
         loaded.module,
         layer_selections(units, layers),
-        lambda start: make_loader(source, loaded.transform, batch_size=spec.batch_size,
-                                  num_workers=spec.num_workers, pin_memory=pin, start=start),
+        lambda start: batches(start=start),
         k=k,
         device=loaded.device,
         dtype=None if spec.dtype == "auto" else getattr(torch, spec.dtype),
@@ -236,21 +261,54 @@ def local_activation_pass(
     )
 
 
+def image_batches(loaded: LoadedModel, source: ImageSource, spec: ScoreSpec) -> tuple[Callable[..., Any], str]:
+    """(batches(start=0, indices=None) -> iterable of (images, ids), 'cpu' | 'gpu'): the decode path `spec.decode` picks."""
+    decode = resolve_decode(spec.decode, source, loaded.device, loaded.data_config)
+    if decode == "gpu":
+        transform = TensorTransform.from_data_config(loaded.data_config)
+
+        def batches(start: int = 0, indices: Any = None) -> Any:
+            return DeviceDecodedLoader(source, transform, device=loaded.device, batch_size=spec.batch_size,
+                                       num_workers=spec.num_workers, start=start, indices=indices)
+
+        return batches, decode
+
+    def cpu_batches(start: int = 0, indices: Any = None) -> Any:
+        return make_loader(source, loaded.transform, batch_size=spec.batch_size, num_workers=spec.num_workers,
+                           pin_memory=loaded.device.type == "cuda", start=start, indices=indices)
+
+    return cpu_batches, decode
+
+
 def unit_tasks(
-    units: list[UnitRef], extremes: dict[str, ExtremeSets], spec: ScoreSpec, band: tuple[int, int] | None
+    units: list[UnitRef],
+    extremes: dict[str, ExtremeSets],
+    spec: ScoreSpec,
+    band: tuple[int, int] | None,
+    bands: dict[str, RankBand] | None = None,
 ) -> tuple[list[tuple[UnitRef, UnitTasks]], list[dict[str, object]]]:
-    """Each non-constant unit's tasks by the protocol, and the skipped units with their reason."""
+    """Each non-constant unit's tasks by the protocol, and the skipped units with their reason.
+
+    Hard variants take their queries from `bands` (`hard_query_bands`), or from ranks `band` of the sets when those
+    hold that many ranks.
+    """
     position = {layer: 0 for layer in extremes}
+    # decode each layer's sets once (per-unit reads would cost O(units^2) with every channel scored)
+    host = {layer: (sets.is_constant(spec.protocol.constant_unit_tolerance).cpu().numpy(),
+                    sets.top_ids.cpu().numpy(), sets.bottom_ids.cpu().numpy()) for layer, sets in extremes.items()}
     tasks, skipped = [], []
     for unit in units:
-        sets, row = extremes[unit.layer], position[unit.layer]
+        (constant, top_ids, bottom_ids), row = host[unit.layer], position[unit.layer]
         position[unit.layer] += 1
-        if bool(sets.is_constant(spec.protocol.constant_unit_tolerance)[row]):
+        if bool(constant[row]):
             skipped.append({"layer": unit.layer, "channel": unit.channel, "reason": "constant activation"})
             continue
-        top = sets.top_ids[row].cpu().numpy()
-        bottom = sets.bottom_ids[row].cpu().numpy()
-        hard = (top[band[0]:band[1]], bottom[band[0]:band[1]]) if band else None
+        top, bottom = top_ids[row], bottom_ids[row]
+        hard = None
+        if bands is not None:
+            hard = (bands[unit.layer].top_ids[row], bands[unit.layer].bottom_ids[row])
+        elif band:
+            hard = (top[band[0]:band[1]], bottom[band[0]:band[1]])
         rng = unit_rng(spec.seed, unit.layer, unit.channel)
         tasks.append((unit, build_tasks(top, bottom, spec.protocol, rng=rng, hard_queries=hard)))
     if not tasks:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchmark.api.errors import ConfigError
 from benchmark.api.types import Protocol
@@ -24,7 +24,15 @@ class UnitSelection(BaseModel):
     depth_fractions: list[float] | None = Field(None, description="relative depths in [0, 1]; nearest layers")
     units_per_layer: int | None = Field(None, ge=1)
     total_units: int | None = Field(None, ge=1)
+    all_units: bool = Field(False, description="every channel of the chosen layers (default: of every layer of the "
+                            "preferred kind); excludes units_per_layer and total_units")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _all_units_alone(self) -> UnitSelection:
+        if self.all_units and (self.units_per_layer is not None or self.total_units is not None):
+            raise ValueError("all_units takes every unit; drop units_per_layer / total_units (or all_units)")
+        return self
 
     @field_validator("depth_fractions")
     @classmethod
@@ -50,6 +58,7 @@ class ScoreSpec(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     batch_size: int = Field(64, ge=1)
     num_workers: int = Field(0, ge=0)
+    decode: Literal["cpu", "gpu", "auto"] = Field("cpu", description="JPEG decoding: cpu (PIL), gpu (nvJPEG), auto")
     seed: int = 0
     out: Path | None = Field(None, description="result file to write (default: results/<submission id>.json)")
     work_dir: Path | None = Field(None, description="checkpoints and materialised stimuli (default: beside out)")

@@ -7,6 +7,7 @@ from benchmark.models.units import (
     LayerInfo,
     UnitRef,
     default_unit_selection,
+    every_unit,
     list_layers,
     sample_units,
     select_layers,
@@ -21,6 +22,8 @@ def choose_units(loaded: LoadedModel, selection: UnitSelection) -> tuple[list[Un
     IMI, or `total_units`) applies; otherwise units are sampled from the chosen layers (all layers by default).
     """
     layers = list_layers(loaded)
+    if selection.all_units:
+        return every_unit(layers, patterns=selection.layers, depth_fractions=selection.depth_fractions), layers
     by_layer = selection.layers is not None or selection.depth_fractions is not None
     if not by_layer and selection.units_per_layer is None:
         options = {"total": selection.total_units} if selection.total_units is not None else {}

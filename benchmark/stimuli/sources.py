@@ -458,8 +458,12 @@ def make_loader(
     pin_memory: bool = False,
     start: int = 0,
     stop: int | None = None,
+    indices: Sequence[int] | None = None,
 ) -> DataLoader:
-    """A DataLoader of (images, indices) batches in source order over images [start, stop) (stop None: to the end)."""
+    """A DataLoader of (images, indices) batches in source order over images [start, stop) (stop None: to the end).
+
+    `indices` (sorted image indices) reads only those images instead (a streamed source reads through to each).
+    """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size={batch_size!r} must be a positive integer.")
     if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
@@ -470,6 +474,8 @@ def make_loader(
             "Use num_workers=0, or load the dataset without streaming."
         )
     dataset = as_torch_dataset(source, transform, start=start, stop=stop)
+    if indices is not None:
+        dataset = _subset(dataset, source, indices)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -478,6 +484,23 @@ def make_loader(
         pin_memory=pin_memory,
         drop_last=False,
     )
+
+
+def _subset(dataset: Dataset, source: ImageSource, indices: Sequence[int]) -> Dataset:
+    from torch.utils.data import Subset
+
+    chosen = [int(i) for i in indices]
+    if any(not 0 <= i < len(source) for i in chosen) or chosen != sorted(set(chosen)):
+        raise ConfigError(f"indices must be sorted, distinct image indices in [0, {len(source)}).")
+    if not source.sequential_only:
+        return Subset(dataset, chosen)
+    wanted = set(chosen)
+
+    class _Filtered(IterableDataset):
+        def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+            return (item for item in dataset if item[1] in wanted)
+
+    return _Filtered()
 
 
 def _check_range(source: ImageSource, start: int, stop: int | None) -> None:

@@ -323,3 +323,16 @@ def test_cuda_matches_cpu(dtype: torch.dtype) -> None:
         scale = cpu[name].top_values.abs().max()
         tolerance = 1e-4 if dtype == torch.float32 else 0.05
         torch.testing.assert_close(gpu[name].max.cpu(), cpu[name].max, rtol=0, atol=float(tolerance * scale))
+
+
+def test_shared_stream_gives_each_models_own_pass() -> None:
+    from benchmark.activations.collect import collect_extremes_shared
+
+    images, ids = images_and_ids(96, 32)
+    first, second = tiny_cnn(), tiny_cnn()
+    torch.nn.init.normal_(second[0].weight)
+    jobs = [(first, {"4": LayerSelection((1, 2))}), (second, {"0": LayerSelection(None), "4": LayerSelection((0,))})]
+    shared = collect_extremes_shared(jobs, batches(images, ids, 32), k=5, progress=False)
+    for (model, layers), got in zip(jobs, shared, strict=True):
+        alone = collect_extremes(model, layers, batches(images, ids, 32), k=5, progress=False)
+        assert alone == got

@@ -233,3 +233,23 @@ def test_default_unit_selection(resnet, vit, resnet_layers, vit_layers):
     assert default_unit_selection(resnet, seed=1, layers=resnet_layers) != cnn
     convs = default_unit_selection(resnet, kinds=["conv"], patterns=["layer4.*"], total=10, layers=resnet_layers)
     assert len(convs) == 10 and all(u.layer.startswith("layer4.") for u in convs)
+
+
+def test_every_unit_takes_all_channels_of_the_preferred_kind_or_of_chosen_layers(resnet_layers):
+    from benchmark.models.units import every_unit
+
+    norms = [info for info in resnet_layers if info.kind == "norm"]
+    units = every_unit(resnet_layers)
+    assert len(units) == sum(info.n_units for info in norms) and len(set(units)) == len(units)
+    assert {u.layer for u in units} == {info.name for info in norms}
+    chosen = every_unit(resnet_layers, patterns=["layer4.*.conv2"])
+    layer4 = [info for info in resnet_layers if info.name.startswith("layer4") and info.name.endswith("conv2")]
+    assert [(u.layer, u.channel) for u in chosen] == [(i.name, c) for i in layer4 for c in range(i.n_units)]
+
+
+def test_all_units_excludes_sample_sizes_in_the_spec():
+    from benchmark.scoring.spec import UnitSelection
+
+    assert UnitSelection(all_units=True, layers=["layer4*"]).all_units
+    with pytest.raises(ValueError, match="all_units takes every unit"):
+        UnitSelection(all_units=True, total_units=84)

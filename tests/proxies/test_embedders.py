@@ -531,3 +531,75 @@ def test_timm_on_cuda_matches_cpu_under_bf16_autocast(images: list[Image.Image])
     on_gpu, on_cpu = gpu.embed(images), cpu.embed(images)
     _assert_unit_embeddings(on_gpu, len(images))
     assert np.min(np.sum(on_gpu * on_cpu, axis=1)) > 0.99
+
+
+# ----------------------------------------------------------------------------- dreamsim architecture, random weights
+
+
+@pytest.fixture
+def tiny_dreamsim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DreamSim ensemble graph at toy width (the full ViT-B/16 size is checked by the slow test)."""
+    from benchmark.proxies.embedders import dreamsim_arch
+
+    full = dreamsim_arch.DreamSimEnsemble.random.__func__
+    monkeypatch.setattr(dreamsim_arch.DreamSimEnsemble, "random",
+                        classmethod(lambda cls, seed: full(cls, seed, width=32, depth=1, heads=2)))
+
+
+def test_dreamsim_random_weights_embed_through_cache_and_batches(tiny_dreamsim, tmp_path: Path) -> None:
+    import torch
+
+    from benchmark.proxies.embedders import dreamsim_arch
+
+    images = [Image.new("RGB", (40 + 7 * i, 30 + 3 * i), (20 * i, 255 - 20 * i, 90)) for i in range(5)]
+    embedder = make_embedder("dreamsim", pretrained=False, device="cpu", batch_size=2, weights_dir=str(tmp_path / "x"))
+    assert embedder.identity()["weights"]["source"] == "random_init"
+    vectors = embedder.embed(images)
+    assert vectors.shape == (5, 32 + 512 + 512) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    one_batch = make_embedder("dreamsim", pretrained=False, device="cpu", batch_size=8).embed(images)
+    np.testing.assert_allclose(vectors, one_batch, atol=1e-5)  # batching does not change an embedding
+    # the ensemble's own output is L2-normalised then centred, as dreamsim's normalize_embedding
+    raw = dreamsim_arch.DreamSimEnsemble.random(0).eval()(torch.stack([dreamsim_arch.preprocess(i) for i in images]))
+    assert torch.allclose(raw.mean(dim=1), torch.zeros(5), atol=1e-6)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        image.save(paths[-1])
+    cache = EmbeddingCache(tmp_path / "cache")
+    first = cache.embed_paths(embedder, paths, batch_size=2)
+    np.testing.assert_allclose(first, vectors, atol=1e-5)
+    embedder._model = None  # a second call must come from the cache, not the model
+    embedder._load = lambda: pytest.fail("embedded again instead of reading the cache")
+    np.testing.assert_array_equal(cache.embed_paths(embedder, paths, batch_size=2), first)
+
+
+def test_dreamsim_random_weights_only_for_the_ensemble() -> None:
+    with pytest.raises(ConfigError, match="architecture only.*dreamsim_type='ensemble'"):
+        make_embedder("dreamsim", pretrained=False, dreamsim_type="dino_vitb16")
+
+
+def test_mis_dreamsim_scores_units_end_to_end_on_random_weights(tiny_dreamsim, sim_units, tmp_path: Path) -> None:
+    from benchmark.proxies import make_proxy
+
+    data = sim_units.subset(6, n_tasks=2)
+    metric = make_proxy("mis-dreamsim", embedder_params={"pretrained": False, "device": "cpu"},
+                        cache_dir=str(tmp_path / "cache"), batch_size=16)
+    scores = metric.fit(data.units, data.accuracy).predict(data.units)
+    assert scores.shape == (6,) and np.all((scores >= 0) & (scores <= 1)) and metric.temperature_ > 0
+    assert metric.get_embedder().identity()["weights"]["source"] == "random_init"
+
+
+@pytest.mark.slow
+def test_dreamsim_full_size_architecture_on_random_weights() -> None:
+    embedder = make_embedder("dreamsim", pretrained=False, device="cpu")
+    vectors = embedder.embed([Image.new("RGB", (500, 375), (200, 10, 10)), Image.new("RGB", (375, 500), (0, 0, 9))])
+    assert vectors.shape == (2, 768 + 512 + 512)
+    import open_clip
+    import timm
+
+    def count(module) -> int:
+        return sum(p.numel() for p in module.parameters())
+
+    reference = count(timm.create_model("vit_base_patch16_224", num_classes=0))
+    reference += 2 * count(open_clip.create_model("ViT-B-16", pretrained=None).visual)
+    assert count(embedder._model) == reference

@@ -156,3 +156,34 @@ def test_leaderboard_unit_viewer_finds_the_scored_images(scored):
     roots = stimuli_roots(loaded)
     task = loaded.result.scores.units[0].tasks[0]
     assert all(resolve_image(i, roots) is not None for i in (*task.max_references, task.max_query))
+
+
+@pytest.mark.slow
+def test_hard_queries_equal_those_of_a_full_ranking(tmp_path, fitted_proxy, monkeypatch):
+    from benchmark.activations.bands import BandOptions
+    from benchmark.models.adapters import load_model
+    from benchmark.scoring.spec import model_spec_of
+    from benchmark.scoring.units import choose_units
+    from benchmark.stimuli.sources import parse_image_source
+
+    spec = _spec(tmp_path, fitted_proxy, images="bundled:400",
+                 protocol={"n_tasks": 4, "n_references": 3, "query_variant": "hard85"})
+    monkeypatch.setattr(pipeline, "BandOptions", lambda seed: BandOptions(sample_size=64, seed=seed))  # force passes
+    result = read_result(score_submission(spec, progress=False))
+    loaded = load_model(model_spec_of(spec), device=torch.device("cpu"))
+    source = parse_image_source(spec.images)
+    units, layers = choose_units(loaded, spec.units)
+    _, band = pipeline.ranks_needed(spec.protocol, len(source))
+    full = pipeline.local_activation_pass(loaded, source, units, layers, spec, k=band[1], work_dir=tmp_path / "w",
+                                          progress=False)  # every rank down to the band: the old, O(n) way
+    tasks, _ = pipeline.unit_tasks(units, full, spec, band)
+    ids = source.ids()
+    # the same images per side (their order within the tasks is drawn after the references, from the unit's rng)
+    expected = [(sorted(ids[int(i)] for i in t.max_queries), sorted(ids[int(i)] for i in t.min_queries))
+                for _, t in tasks]
+    got = [(sorted(task.max_query for task in u.tasks), sorted(task.min_query for task in u.tasks))
+           for u in result.scores.units]
+    assert got == expected
+    assert [[t.max_references for t in u.tasks] for u in result.scores.units] == [
+        [[ids[int(i)] for i in row] for row in t.max_references] for _, t in tasks
+    ]

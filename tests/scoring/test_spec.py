@@ -37,3 +37,18 @@ def test_missing_or_malformed_files(tmp_path):
     bad.write_text("- a list")
     with pytest.raises(ConfigError, match="mapping"):
         load_spec(bad)
+
+
+def test_units_all_flag_sets_all_units():
+    import argparse
+
+    from benchmark.cli import score
+
+    parser = argparse.ArgumentParser()
+    score.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["score", "--model", "timm:resnet18", "--proxy", "p.json", "--units", "all",
+                              "--layers", "layer4.*"])
+    spec = score.build_spec(args)
+    assert spec.units.all_units and spec.units.layers == ["layer4.*"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["score", "--units", "some"])

@@ -1,4 +1,5 @@
-"""The "dreamsim" embedder (the optional `dreamsim` package), with its weights read from a local folder."""
+"""The "dreamsim" embedder: the published weights through the optional `dreamsim` package (read from a local
+folder), or the same ensemble architecture with seeded random weights (`pretrained=False`, no package, no files)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from benchmark.api.errors import ConfigError, SourceUnavailableError
-from benchmark.proxies.embedders.base import _close_matches, _require_bool, embedders
-from benchmark.proxies.embedders.torch_base import _TorchEmbedder
+from benchmark.proxies.embedders.base import RANDOM_INIT_SEED, _close_matches, _require_bool, embedders
+from benchmark.proxies.embedders.torch_base import _random_init_weights, _TorchEmbedder
 
 if TYPE_CHECKING:
     import torch
@@ -88,6 +89,9 @@ class DreamSimEmbedder(_TorchEmbedder):
 
     Weights are read from `weights_dir` (default: $IMIBENCH_DREAMSIM_DIR or ~/.cache/imibench/dreamsim); missing
     files raise SourceUnavailableError unless `download=True`, which lets dreamsim fetch them (needs internet).
+    `pretrained=False` builds the ensemble's architecture (`dreamsim_arch.DreamSimEnsemble`: DINO, CLIP and
+    open_clip ViT-B/16, DreamSim's preprocessing, concatenation and normalisation) with random weights seeded by
+    RANDOM_INIT_SEED: for offline tests and cost measurements; its similarities mean nothing.
     """
 
     name = "dreamsim"
@@ -99,6 +103,7 @@ class DreamSimEmbedder(_TorchEmbedder):
         device: str | None = None,
         batch_size: int = 32,
         download: bool = False,
+        pretrained: bool = True,
     ) -> None:
         if dreamsim_type not in _DREAMSIM_TYPES:
             hint = _close_matches(str(dreamsim_type), list(_DREAMSIM_TYPES))
@@ -108,6 +113,12 @@ class DreamSimEmbedder(_TorchEmbedder):
         self.dreamsim_type = dreamsim_type
         self.weights_dir = Path(weights_dir).expanduser() if weights_dir is not None else default_dreamsim_dir()
         self.download = _require_bool("download", download)
+        self.pretrained = _require_bool("pretrained", pretrained)
+        if not self.pretrained and dreamsim_type != "ensemble":
+            raise ConfigError(
+                f"pretrained=False builds the DreamSim ensemble's architecture only; dreamsim_type={dreamsim_type!r} "
+                "needs its published weights. Use dreamsim_type='ensemble' or pretrained=True."
+            )
         super().__init__(device, batch_size)
 
     def identity(self) -> dict[str, Any]:
@@ -117,11 +128,12 @@ class DreamSimEmbedder(_TorchEmbedder):
         except importlib.metadata.PackageNotFoundError:
             package_version = None
         release = f"{_DREAMSIM_RELEASE}/{_DREAMSIM_TYPES[self.dreamsim_type][0]}"
+        weights = {"source": "dreamsim_release", "url": release} if self.pretrained else _random_init_weights()
         return {
             "name": self.name,
             "version": 1,
             "dreamsim_type": self.dreamsim_type,
-            "weights": {"source": "dreamsim_release", "url": release},
+            "weights": weights,
             "dreamsim": package_version,
             **self._runtime_identity(),
         }
@@ -157,6 +169,10 @@ class DreamSimEmbedder(_TorchEmbedder):
     def _load(self) -> tuple[Any, Callable[[Image.Image], torch.Tensor]]:
         import torch
 
+        if not self.pretrained:
+            from benchmark.proxies.embedders import dreamsim_arch
+
+            return dreamsim_arch.DreamSimEnsemble.random(RANDOM_INIT_SEED), dreamsim_arch.preprocess
         package = _import_dreamsim()
         if self.download:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
