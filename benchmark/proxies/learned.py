@@ -27,13 +27,17 @@ REGRESSORS: tuple[str, ...] = ("ridge", "gbr")
 class LearnedProxy(ProxyMetric):
     """Feature proxies' predictions -> per-feature increasing isotonic calibration -> ridge or boosting, in [0, 1].
 
+    The ridge weights are non-negative: every feature is already calibrated to increase with human accuracy, so
+    a negative weight could only be fitted noise; fixing the direction also keeps held-out folds independent of
+    one another's fitted signs (benchmark.validation.inference).
+
     `cache_dir` is handed to every feature proxy that embeds images, so that refits (e.g. one per
     cross-validation fold) reuse the embeddings on disk.
     """
 
     json_restorable = False  # isotonic steps and the regressor are summarised, not serialised
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def __init__(
         self,
@@ -138,7 +142,7 @@ class LearnedProxy(ProxyMetric):
 
     def _make_regressor(self) -> Pipeline | GradientBoostingRegressor:
         if self.regressor == "ridge":
-            return make_pipeline(StandardScaler(), Ridge(alpha=float(self.alpha)))
+            return make_pipeline(StandardScaler(), Ridge(alpha=float(self.alpha), positive=True))
         return GradientBoostingRegressor(random_state=self.random_state)
 
 

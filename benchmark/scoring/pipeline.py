@@ -268,7 +268,8 @@ def _result(
             unit_selection=spec.units.model_dump(mode="json"),
         ),
         proxy=ProxyInfo(name=fitted.name, version=fitted.version, params=fitted.params,
-                        fitted_params=fitted.fitted_params, validation=fitted.validation),
+                        fitted_params=fitted.fitted_params, validation=fitted.validation,
+                        human_data=fitted.human_data),
         scores=Scores(model=summarize_scores(np.array([s.score for s in scored]), seed=spec.seed),
                       layers=layer_scores, units=units, skipped_units=skipped),
         provenance=collect_provenance(

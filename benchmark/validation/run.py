@@ -15,16 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from benchmark.api.errors import ConfigError, ImiBenchError, SourceUnavailableError
-from benchmark.api.types import NoiseCeiling
+from benchmark.api.types import HumanDataOrigin, NoiseCeiling
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, proxies
 from benchmark.proxies.mis import EmbeddingMixin
 from benchmark.proxies.plugins import load_metric
+from benchmark.validation.compare import all_comparisons
 from benchmark.validation.harness import _missing_reason, validate_metric
+from benchmark.validation.inference import SplitHalves
 from benchmark.validation.human import align_human, ceilings_from_summary
 from benchmark.validation.report import (
     DataProvenance,
@@ -50,7 +53,9 @@ class ValidationConfig(BaseModel):
     metrics: tuple[str, ...] | None = Field(None, description="registry names or module:Name; None = all that run")
     scheme: str = "lomo"
     k: int = Field(5, ge=2)
-    n_boot: int = Field(1000, ge=0, description="bootstrap replicates for CIs (0: no CIs)")
+    n_boot: int = Field(1000, ge=0, description="cluster-bootstrap replicates for CIs and p-values (0: none)")
+    n_permutations: int = Field(0, ge=0, description="within-mode permutations (proxy refitted on each) for the "
+                                                     "headline's p-value; 0: the bootstrap-t p-value")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0)
     out: Path | None = None
@@ -102,6 +107,8 @@ class PreparedData:
     human: pd.DataFrame
     ceilings: dict[str, dict[str, NoiseCeiling]]
     data: DataProvenance
+    split_halves: dict[str, SplitHalves] | None = None
+    origin: HumanDataOrigin | None = None
 
 
 def prepare_data(config: ValidationConfig) -> PreparedData:
@@ -123,7 +130,43 @@ def prepare_data(config: ValidationConfig) -> PreparedData:
     units = build_units(index, summary.units, activation_maps=maps)
     data = DataProvenance(source=loaded.source, revision=loaded.revision, files=dict(loaded.files),
                           responses=config.responses, activation_maps=maps_name)
-    return PreparedData(units, align_human(units, summary.units), ceilings_from_summary(summary), data)
+    halves = split_halves_by_mode(loaded.trials, units, seed=config.seed)
+    return PreparedData(units, align_human(units, summary.units), ceilings_from_summary(summary), data, halves,
+                        origin_of(loaded))
+
+
+def origin_of(loaded: Any) -> HumanDataOrigin:
+    """Where the loaded trials come from: the loader's origin, else the release's simulator marker, else real."""
+    from benchmark.data.simulate import simulation_origin
+
+    origin = getattr(loaded, "origin", None)
+    if origin is not None:
+        return origin
+    if loaded.release_root is not None:
+        simulated = simulation_origin(loaded.release_root, loaded.source)
+        if simulated is not None:
+            return simulated
+    return HumanDataOrigin(kind="real", source=loaded.source, revision=loaded.revision)
+
+
+SPLIT_HALF_SPLITS = 50
+
+
+def split_halves_by_mode(trials: pd.DataFrame, units: Sequence[ProxyUnit], *, seed: int = 0,
+                         n_splits: int = SPLIT_HALF_SPLITS) -> dict[str, SplitHalves]:
+    """Participant split-half accuracies per mode, aligned to that mode's units in the order of `units`."""
+    from benchmark.data.aggregate import split_half_accuracies
+    from benchmark.data.exclusions import apply_exclusions
+
+    kept, _ = apply_exclusions(trials)
+    result = {}
+    for mode in sorted({u.mode for u in units}):
+        table, a, b = split_half_accuracies(kept, mode=mode, n_splits=n_splits, seed=seed)
+        column = {(str(m), str(layer), int(c)): i for i, (m, layer, c) in
+                  enumerate(zip(table["model"], table["layer"], table["channel"]))}
+        columns = np.array([column[(u.model, u.layer, int(u.channel))] for u in units if u.mode == mode])
+        result[mode] = SplitHalves(a[:, columns], b[:, columns])
+    return result
 
 
 SIMULATION_TRUTH = Path("simulation") / "truth.csv"
@@ -202,24 +245,28 @@ def run_validation(config: ValidationConfig) -> list[MetricReport]:
     prepared = prepare_data(config)
     runnable, skipped = (explicit, []) if explicit is not None else default_metrics(prepared.units)
     options = dict(scheme=config.scheme, k=config.k, n_boot=config.n_boot, confidence=config.confidence,
-                   seed=config.seed, data=prepared.data)
+                   seed=config.seed, data=prepared.data, n_permutations=config.n_permutations,
+                   split_halves=prepared.split_halves, human_data=prepared.origin)
     reports = []
     for name, metric in tqdm(runnable, desc="metrics", unit="metric", disable=not config.progress):
         reports.append(validate_metric(metric, prepared.units, prepared.human, prepared.ceilings,
                                        progress=config.progress, name=name, **options))
-    reports += [_skipped_report(name, cls, reason, config, prepared.data) for name, cls, reason in skipped]
+    reports += [_skipped_report(name, cls, reason, config, prepared.data, prepared.origin)
+                for name, cls, reason in skipped]
     if config.out is not None:
-        write_outputs(reports, config, wall_time_s=time.perf_counter() - start, data=prepared.data)
+        write_outputs(reports, config, wall_time_s=time.perf_counter() - start, data=prepared.data,
+                      human_data=prepared.origin)
     return reports
 
 
-def _skipped_report(name: str, cls: type, reason: str, config: ValidationConfig, data: DataProvenance) -> MetricReport:
+def _skipped_report(name: str, cls: type, reason: str, config: ValidationConfig, data: DataProvenance,
+                    origin: HumanDataOrigin | None = None) -> MetricReport:
     info = MetricInfo(name=name, class_path=f"{cls.__module__}:{cls.__qualname__}",
                       version=str(getattr(cls, "version", "?")), params={},
                       requires=sorted(getattr(cls, "requires", ())))
     scheme = SchemeInfo(name=config.scheme, k=config.k if config.scheme == "kfold" else None, seed=config.seed,
-                        n_boot=config.n_boot, confidence=config.confidence)
-    return MetricReport(metric=info, status="skipped", skip_reason=reason, scheme=scheme,
+                        n_boot=config.n_boot, confidence=config.confidence, n_permutations=config.n_permutations)
+    return MetricReport(metric=info, status="skipped", skip_reason=reason, scheme=scheme, human_data=origin,
                         provenance=make_provenance(seed=config.seed, wall_time_s=0.0, data=data))
 
 
@@ -229,9 +276,11 @@ def metric_folder(name: str) -> str:
 
 
 def write_outputs(
-    reports: Sequence[MetricReport], config: ValidationConfig, *, wall_time_s: float, data: DataProvenance
+    reports: Sequence[MetricReport], config: ValidationConfig, *, wall_time_s: float, data: DataProvenance,
+    human_data: HumanDataOrigin | None = None,
 ) -> dict[str, Path]:
-    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json."""
+    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json,
+    and with two or more validated metrics DIR/paired.csv (paired comparisons, also in DIR/report.json)."""
     from benchmark.validation.plots import plot_validation
 
     if config.out is None:
@@ -246,8 +295,11 @@ def write_outputs(
     written["comparison.csv"] = _write_csv(comparison_table(reports), out / "comparison.csv")
     if any(r.status == "ok" for r in reports):
         written["comparison.png"] = plot_validation(list(reports), out / "comparison.png")
+    comparisons = all_comparisons(reports, n_boot=config.n_boot, confidence=config.confidence, seed=config.seed)
+    if comparisons:
+        written["paired.csv"] = _write_csv(pd.DataFrame([c.model_dump() for c in comparisons]), out / "paired.csv")
     run = ValidationReport(
-        config=config.model_dump(mode="json"), metrics=list(reports),
+        config=config.model_dump(mode="json"), metrics=list(reports), comparisons=comparisons, human_data=human_data,
         provenance=make_provenance(seed=config.seed, wall_time_s=wall_time_s, data=data),
     )
     written["report.json"] = write_report(run, out)
