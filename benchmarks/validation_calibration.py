@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -111,7 +112,7 @@ def load_release(root: Path, *, features: bool = True) -> Release:
     from benchmark.validation.run import build_config, prepare_data
 
     prepared = prepare_data(build_config(source=str(root), progress=False))
-    truth_table = __import__("pandas").read_csv(root / "simulation" / "truth.csv")
+    truth_table = pd.read_csv(root / "simulation" / "truth.csv")
     truth_of = {(r.model, r.layer, int(r.channel), r.mode): r.true_accuracy for r in truth_table.itertuples()}
     units, observed, truth, halves = {}, {}, {}, {}
     for mode in ("natural", "optimized"):
@@ -170,6 +171,137 @@ def null_study(release: Release, proxies_: list[str], schemes: list[str], runs: 
     return rows
 
 
+def per_model_null(release: Release, runs: int, n_boot: int, mode: str = "natural") -> dict:
+    """Per-model r of the noise proxy's raw scores under shuffled labels (9 models: it is computed, with its CI)."""
+    units = release.units[mode]
+    raw = proxies.get("noise")(seed=0).raw_scores(units)
+    models = np.array([u.model for u in units])
+    bases = np.array([base_model(m) for m in models])
+    rng = np.random.default_rng(5)
+    values, covered = [], []
+    for run in range(runs):
+        result = inf.model_correlation(rng.permutation(release.observed[mode]), raw, models, bases, n_boot=n_boot,
+                                       seed=run)
+        values.append(result.pearson.value)
+        covered.append(result.pearson.ci_low <= 0 <= result.pearson.ci_high)
+    row = {"study": "per-model null", "scheme": "shared raw scores", "proxy": "noise", "runs": runs,
+           "n_models": len(set(bases)), "mean": float(np.mean(values)), "sd": float(np.std(values)),
+           "coverage_of_0": float(np.mean(covered))}
+    print(_fmt(row), flush=True)
+    return row
+
+
+class Planted(CalibratedProxy):
+    """A planted proxy: logit(true accuracy) plus fixed per-unit noise of sd `noise` (0: the truth itself)."""
+
+    json_restorable: ClassVar[bool] = False
+    table: ClassVar[dict[tuple, float]] = {}
+
+    def raw_scores(self, units: Sequence[ProxyUnit]) -> np.ndarray:
+        return np.array([self.table[u.key] for u in units])
+
+
+def _observed(responses, truth, mode: str) -> tuple[list[ProxyUnit], np.ndarray, np.ndarray, object]:
+    """Units (no stimuli), observed accuracy (passed participants' main trials), truth and the main trials."""
+    main = responses[responses["passed_checks"] & ~responses["catch_trial"] & ~responses["is_demo"]]
+    main = main[main["mode"] == mode]
+    observed = main.groupby(["model", "layer", "channel"], observed=True)["correct"].mean()
+    rows = truth[truth["mode"] == mode]
+    units = [ProxyUnit(str(m), str(layer), int(c), mode, ()) for m, layer, c in
+             zip(rows["model"], rows["layer"], rows["channel"])]
+    y = observed.reindex(pd.MultiIndex.from_tuples([(u.model, u.layer, u.channel) for u in units])).to_numpy(float)
+    return units, y, rows["true_accuracy"].to_numpy(dtype=float), main
+
+
+def _plant(units: list[ProxyUnit], true: np.ndarray, noise: float, seed: int) -> None:
+    rng = np.random.default_rng([seed, 3])
+    logit = np.log(true) - np.log1p(-true)
+    Planted.table = {u.key: float(v) for u, v in zip(units, logit + noise * rng.standard_normal(len(units)))}
+
+
+def signal_study(schemes: list[str], runs: int, n_boot: int, noise: float = 0.5, mode: str = "natural") -> list[dict]:
+    """Fresh releases (no images) with a planted proxy: CI coverage of the population headline; r/ceiling of truth."""
+    from benchmark.data.aggregate import split_half_accuracies
+    from benchmark.data.simulate import simulate_responses
+
+    big = simulate_responses(SimulationConfig(seed=999_999, units_per_layer=40))
+    units, y, true, _ = _observed(big.responses, big.truth, mode)
+    _plant(units, true, noise, 0)
+    population = {s: inf.headline_r(y, Planted().raw_scores(units),
+                                    _folds(units, s, 0)) for s in schemes}
+    results = {s: {"value": [], "covered": []} for s in schemes}
+    realised, ratios, flagged = [], [], []
+    start = time.perf_counter()
+    for run in range(runs):
+        release = simulate_responses(SimulationConfig(seed=10_000 + run))
+        units, y, true, main = _observed(release.responses, release.truth, mode)
+        realised.append(float(np.corrcoef(true, y)[0, 1]))
+        _plant(units, true, noise, run)
+        scores = Planted().raw_scores(units)
+        for scheme in schemes:
+            design = inf.Design.make(_folds(units, scheme, run), [base_model(u.model) for u in units])
+            interval, _ = inf.headline_interval(y, scores, design, n_boot=n_boot, seed=run)
+            results[scheme]["value"].append(interval.value)
+            results[scheme]["covered"].append(interval.ci_low <= population[scheme] <= interval.ci_high)
+        table, a, b = split_half_accuracies(main, mode=mode, n_splits=20, seed=run)
+        column = {(str(m), str(layer), int(c)): i for i, (m, layer, c) in
+                  enumerate(zip(table["model"], table["layer"], table["channel"]))}
+        cols = np.array([column[(u.model, u.layer, u.channel)] for u in units])
+        design = inf.Design.make(_folds(units, "lomo", run), [base_model(u.model) for u in units])
+        ratio = inf.ceiling_ratio(y, true, inf.SplitHalves(a[:, cols], b[:, cols]), design, n_boot=n_boot, seed=run)
+        ratios.append(ratio.ratio.value)
+        flagged.append(ratio.flag is not None)
+    rows = []
+    for scheme in schemes:
+        rows.append({"study": "signal", "scheme": scheme, "proxy": f"planted (logit truth + N(0, {noise}))",
+                     "runs": runs, "population_headline": population[scheme],
+                     "mean": float(np.mean(results[scheme]["value"])), "sd": float(np.std(results[scheme]["value"])),
+                     "coverage_of_population": float(np.mean(results[scheme]["covered"])),
+                     "seconds": round(time.perf_counter() - start, 1)})
+        print(_fmt(rows[-1]), flush=True)
+    ratios_a = np.array(ratios)
+    rows.append({"study": "truth / ceiling", "scheme": "lomo", "proxy": "planted truth", "runs": runs,
+                 "realised_truth_r_mean": float(np.mean(realised)), "realised_truth_r_sd": float(np.std(realised)),
+                 "ratio_mean": float(np.nanmean(ratios_a)), "ratio_p05": float(np.nanquantile(ratios_a, 0.05)),
+                 "ratio_p95": float(np.nanquantile(ratios_a, 0.95)), "share_above_1": float(np.mean(ratios_a > 1)),
+                 "share_flagged": float(np.mean(flagged))})
+    print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
+def _folds(units: list[ProxyUnit], scheme: str, seed: int) -> np.ndarray:
+    folds = np.empty(len(units), dtype=int)
+    for f, (_, test) in enumerate(make_splits(units, scheme, seed=seed)):
+        folds[test] = f
+    return folds
+
+
+def ranking(release: Release, n_boot: int, mode: str = "natural") -> list[dict]:
+    """Headline of each proxy on the release's real (simulated) labels, and the paired tests against mis-pixel."""
+    from benchmark.validation.harness import headline_scores
+
+    units, y = release.units[mode], release.observed[mode]
+    design = None
+    scores = {}
+    rows = []
+    for name in ("mis-pixel", "coherence-pixel", "learned", "noise"):
+        metric = replay_metric(name)
+        predicted, folds = _cross_validate(metric, units, y, make_splits(units, "lomo"), progress=False, desc="")
+        scores[name] = headline_scores(metric, units, predicted)
+        design = inf.Design.make(folds, [base_model(u.model) for u in units])
+        interval, _ = inf.headline_interval(y, scores[name], design, n_boot=n_boot)
+        rows.append({"study": "ranking", "scheme": "lomo", "proxy": name, "headline": interval.value,
+                     "ci_low": interval.ci_low, "ci_high": interval.ci_high, "p_value": interval.p_value})
+        print(_fmt(rows[-1]), flush=True)
+    for other in ("coherence-pixel", "noise"):
+        paired = inf.paired_difference(y, scores["mis-pixel"], scores[other], design, n_boot=n_boot)
+        d = paired.difference
+        rows.append({"study": "paired", "scheme": "lomo", "proxy": f"mis-pixel - {other}", "difference": d.value,
+                     "ci_low": d.ci_low, "ci_high": d.ci_high, "p_value": d.p_value})
+        print(_fmt(rows[-1]), flush=True)
+    return rows
+
+
 def _fmt(row: dict) -> str:
     return "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
 
@@ -194,7 +326,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = work / "null-release"
         if not (root / "simulation" / "truth.csv").is_file():
             write_release(root, SimulationConfig(seed=101))
-        rows += null_study(load_release(root), proxies_, schemes, args.runs, args.n_boot)
+        release = load_release(root)
+        rows += null_study(release, proxies_, schemes, args.runs, args.n_boot)
+        rows.append(per_model_null(release, args.runs, args.n_boot))
+    if "signal" in studies:
+        rows += signal_study(schemes, args.runs, args.n_boot)
+    if "ranking" in studies:
+        root = work / "default-release"
+        if not (root / "simulation" / "truth.csv").is_file():
+            write_release(root, SimulationConfig(seed=0))
+        rows += ranking(load_release(root), args.n_boot)
     print(f"done: {len(rows)} cells, {args.runs} runs each, {time.perf_counter() - start:.0f} s")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))

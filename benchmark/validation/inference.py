@@ -334,19 +334,17 @@ class SplitHalves:
 def ceiling_replicates(halves: SplitHalves, groups: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Split-half (Spearman-Brown) ceiling of the headline, for each row of unit `weights` (B, n) -> (B,).
 
-    Per split and group: r between the two halves' accuracies, reliability = 2r / (1 + r) clipped to [0, 1],
-    ceiling = sqrt(reliability); unit-weighted mean over groups (as the headline), then mean over splits. Units
-    missing from a half get weight 0 in that split.
+    Per split: r between the two halves' accuracies after centring both within each group (fold), reliability =
+    2r / (1 + r) clipped to [0, 1], ceiling = sqrt(reliability); mean over splits. Pooling the centred halves over
+    folds (rather than one r per fold) keeps the few units of a fold from biasing the ceiling low. Units missing
+    from a half get weight 0 in that split.
     """
     values = []
     for a, b in zip(halves.a, halves.b):
         present = np.isfinite(a) & np.isfinite(b)
         w = np.atleast_2d(weights) * present
-        r, mass = fold_correlations(np.where(present, a, 0.0), np.where(present, b, 0.0), groups, w)
-        ceiling = np.sqrt(np.clip(2 * r / (1 + r), 0.0, 1.0))
-        total = mass.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values.append(np.where(total > 0, np.nansum(ceiling * mass, axis=1) / total, np.nan))
+        r = weighted_within_r(np.where(present, a, 0.0), np.where(present, b, 0.0), groups, w)
+        values.append(np.sqrt(np.clip(2 * r / (1 + r), 0.0, 1.0)))
     return np.nanmean(np.stack(values), axis=0)
 
 
