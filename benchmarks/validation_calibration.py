@@ -34,13 +34,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark.data.simulate import SimulationConfig, write_release  # noqa: E402
-from benchmark.proxies.base import CalibratedProxy, ProxyMetric, ProxyUnit, check_targets, proxies  # noqa: E402
-from benchmark.proxies.learned import LearnedProxy  # noqa: E402
-from benchmark.proxies.mis import TaskIndex, fit_temperature, margin_probability  # noqa: E402
-from benchmark.validation import inference as inf  # noqa: E402
-from benchmark.validation.crossval import _cross_validate  # noqa: E402
-from benchmark.validation.splits import base_model, make_splits  # noqa: E402
+from benchmark.data.simulate import SimulationConfig, write_release
+from benchmark.proxies.base import CalibratedProxy, ProxyMetric, ProxyUnit, check_targets, proxies
+from benchmark.proxies.learned import LearnedProxy
+from benchmark.proxies.mis import TaskIndex, fit_temperature, margin_probability
+from benchmark.validation import inference as inf
+from benchmark.validation.crossval import _cross_validate
+from benchmark.validation.splits import base_model, make_splits
 
 # ------------------------------------------------------------------------------------ replayed image features
 
@@ -302,6 +302,37 @@ def ranking(release: Release, n_boot: int, mode: str = "natural") -> list[dict]:
     return rows
 
 
+def markdown(rows: list[dict]) -> str:
+    """The study's rows as README tables."""
+    out = []
+    null = [r for r in rows if r["study"] == "null"]
+    if null:
+        out += ["| null (shuffled labels) | scheme | runs | headline mean | sd | CI covers 0 | p < 0.05 |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['proxy']} | {r['scheme']} | {r['runs']} | {r['mean']:+.3f} | {r['sd']:.3f} | "
+                f"{r['coverage_of_0']:.2f} | {r['rejections_at_5pct']:.2f} |" for r in null]
+    for r in (r for r in rows if r["study"] == "per-model null"):
+        out += ["", (f"Per-model r of the noise proxy under shuffled labels ({r['n_models']} models, {r['runs']} "
+                     f"runs): mean {r['mean']:+.3f}, sd {r['sd']:.3f}, CI covers 0 in {r['coverage_of_0']:.2f}.")]
+    signal = [r for r in rows if r["study"] == "signal"]
+    if signal:
+        out += ["", "| signal (planted proxy) | scheme | runs | population headline | mean | sd | CI covers it |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['proxy']} | {r['scheme']} | {r['runs']} | {r['population_headline']:.3f} | {r['mean']:.3f} | "
+                f"{r['sd']:.3f} | {r['coverage_of_population']:.2f} |" for r in signal]
+    for r in (r for r in rows if r["study"] == "truth / ceiling"):
+        out += ["", (f"Planted truth over {r['runs']} releases: realised truth-vs-observed r "
+                     f"{r['realised_truth_r_mean']:.3f} (sd {r['realised_truth_r_sd']:.3f}); headline / split-half "
+                     f"ceiling mean {r['ratio_mean']:.3f} [5-95%: {r['ratio_p05']:.3f}, {r['ratio_p95']:.3f}], "
+                     f"above 1 in {r['share_above_1']:.2f}, flagged in {r['share_flagged']:.2f}.")]
+    ranked = [r for r in rows if r["study"] in ("ranking", "paired")]
+    if ranked:
+        out += ["", "| default release (seed 0), natural, LOMO | headline or difference | 95% CI | p |", "|---|---|---|---|"]
+        out += [f"| {r['proxy']} | {r.get('headline', r.get('difference')):+.3f} | [{r['ci_low']:+.3f}, "
+                f"{r['ci_high']:+.3f}] | {r['p_value']:.2g} |" for r in ranked]
+    return "\n".join(out)
+
+
 def _fmt(row: dict) -> str:
     return "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
 
@@ -337,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_release(root, SimulationConfig(seed=0))
         rows += ranking(load_release(root), args.n_boot)
     print(f"done: {len(rows)} cells, {args.runs} runs each, {time.perf_counter() - start:.0f} s")
+    print(markdown(rows))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=1))
     return 0

@@ -87,7 +87,7 @@ class PerModelCorrelation(_Model):
     """Correlation over models of mean prediction and mean human accuracy; only from at least 8 models."""
 
     n_models: int
-    pearson: Score | None = Field(None, description="with a CI from a bootstrap over models")
+    pearson: Score | None = Field(None, description="with Fisher's z CI over the models and a t-test p-value")
     spearman: float | None = None
     basis: str | None = Field(None, description="raw scores, or one calibration fitted on all units")
     reason: str | None = Field(None, description="why it was not computed, e.g. fewer than 8 models")

@@ -27,8 +27,8 @@ from benchmark.proxies.mis import EmbeddingMixin
 from benchmark.proxies.plugins import load_metric
 from benchmark.validation.compare import all_comparisons
 from benchmark.validation.harness import _missing_reason, validate_metric
-from benchmark.validation.inference import SplitHalves
 from benchmark.validation.human import align_human, ceilings_from_summary
+from benchmark.validation.inference import SplitHalves
 from benchmark.validation.report import (
     DataProvenance,
     MetricInfo,

@@ -117,7 +117,7 @@ def test_hard_variants_count_as_their_base_models_units():
         assert len({base_model(units[i].model) for i in test}) == 1
         check_no_leakage(units, train, test)
     for train, test in grouped_kfold(units, k=3, seed=0):
-        keys = lambda idx: {(base_model(units[i].model), units[i].channel) for i in idx}  # noqa: E731
+        keys = lambda idx: {(base_model(units[i].model), units[i].channel) for i in idx}
         assert keys(train).isdisjoint(keys(test))
     with pytest.raises(DataValidationError, match="hard variants"):
         check_no_leakage(units, np.array([0]), np.array([4]))  # a/l/0 and a_hard85/l/0 split apart
