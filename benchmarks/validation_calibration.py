@@ -133,12 +133,14 @@ def load_release(root: Path, *, features: bool = True) -> Release:
 
 
 def headline(metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, scheme: str, seed: int,
-             n_boot: int) -> inf.Interval:
-    """Held-out headline with its CI, as the harness computes it."""
+             n_boot: int, pooled: list[float] | None = None) -> inf.Interval:
+    """Held-out headline with its CI, as the harness computes it (appends the pooled held-out r to `pooled`)."""
     from benchmark.validation.harness import headline_scores
 
     splits = make_splits(units, scheme, seed=seed)
     predicted, folds = _cross_validate(metric, units, y, splits, progress=False, desc="")
+    if pooled is not None:
+        pooled.append(float(np.corrcoef(y, predicted)[0, 1]) if np.ptp(predicted) > 0 else 0.0)
     scores = headline_scores(metric, units, predicted)
     design = inf.Design.make(folds, [base_model(u.model) for u in units])
     return inf.headline_interval(y, scores, design, n_boot=n_boot, seed=seed)[0]
@@ -154,11 +156,11 @@ def null_study(release: Release, proxies_: list[str], schemes: list[str], runs: 
     for scheme in schemes:
         for name in proxies_:
             rng = np.random.default_rng([runs, len(name), 11])
-            values, covered, p_values, start = [], [], [], time.perf_counter()
+            values, covered, p_values, pooled, start = [], [], [], [], time.perf_counter()
             for run in range(runs):
                 y = rng.permutation(release.observed[mode])
                 metric = replay_metric(name, seed=run)
-                result = headline(metric, release.units[mode], y, scheme, run, n_boot)
+                result = headline(metric, release.units[mode], y, scheme, run, n_boot, pooled)
                 values.append(result.value)
                 covered.append(result.ci_low <= 0 <= result.ci_high)
                 p_values.append(result.p_value)
@@ -166,6 +168,7 @@ def null_study(release: Release, proxies_: list[str], schemes: list[str], runs: 
                          "mean": float(np.mean(values)), "sd": float(np.std(values)),
                          "coverage_of_0": float(np.mean(covered)),
                          "rejections_at_5pct": float(np.mean(np.array(p_values) < 0.05)),
+                         "pooled_r_mean": float(np.mean(pooled)),
                          "seconds": round(time.perf_counter() - start, 1)})
             print(_fmt(rows[-1]), flush=True)
     return rows
@@ -307,10 +310,11 @@ def markdown(rows: list[dict]) -> str:
     out = []
     null = [r for r in rows if r["study"] == "null"]
     if null:
-        out += ["| null (shuffled labels) | scheme | runs | headline mean | sd | CI covers 0 | p < 0.05 |",
-                "|---|---|---|---|---|---|---|"]
+        out += ["| null (shuffled labels) | scheme | runs | headline mean | sd | CI covers 0 | p < 0.05 | pooled r mean |",
+                "|---|---|---|---|---|---|---|---|"]
         out += [f"| {r['proxy']} | {r['scheme']} | {r['runs']} | {r['mean']:+.3f} | {r['sd']:.3f} | "
-                f"{r['coverage_of_0']:.2f} | {r['rejections_at_5pct']:.2f} |" for r in null]
+                f"{r['coverage_of_0']:.2f} | {r['rejections_at_5pct']:.2f} | {r.get('pooled_r_mean', float('nan')):+.3f} |"
+                for r in null]
     for r in (r for r in rows if r["study"] == "per-model null"):
         out += ["", (f"Per-model r of the noise proxy under shuffled labels ({r['n_models']} models, {r['runs']} "
                      f"runs): mean {r['mean']:+.3f}, sd {r['sd']:.3f}, CI covers 0 in {r['coverage_of_0']:.2f}.")]
