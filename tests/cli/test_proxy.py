@@ -182,3 +182,12 @@ def test_fit_refuses_unsaveable_metrics_and_unknown_modes(sim_release, tmp_path)
     code, _, stderr = run_cli("proxy", "fit", "--source", str(sim_release), "--metric", "mis-pixel", "--mode",
                               "weird", "--out", str(tmp_path / "x.json"), "--no-progress", "--n-boot", "0")
     assert code == 2 and "modes present" in stderr
+
+
+def test_mis_pixel_beats_coherence_pixel_in_a_paired_test_on_the_default_release(validated):
+    """The default simulated release plants query typicality, which coherence (references only) cannot see."""
+    out, stdout = validated
+    paired = pd.read_csv(out / "paired.csv").set_index(["mode", "metric_a", "metric_b"])
+    row = paired.loc[("natural", "mis-pixel", "coherence-pixel")]
+    assert row["difference"] > 0.1 and row["ci_low"] > 0 and row["p_value"] < 0.05
+    assert "Paired comparisons" in stdout and "mis-pixel - coherence-pixel" in stdout
