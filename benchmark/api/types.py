@@ -32,7 +32,8 @@ TRIAL_COLUMNS: dict[str, str] = {
 
 UNIT_KEY: tuple[str, ...] = ("model", "layer", "channel", "mode")
 
-# Per-unit human table: the DESIGN.md columns, then the Wilson interval beside the bootstrap one.
+# Per-unit human table: the DESIGN.md columns (ci_low/ci_high: the Wilson interval, the primary per-unit CI), the
+# Wilson interval under its own name, and the participant bootstrap (which undercovers with few participants).
 UNIT_TABLE_COLUMNS: tuple[str, ...] = (
     "model",
     "layer",
@@ -45,6 +46,8 @@ UNIT_TABLE_COLUMNS: tuple[str, ...] = (
     "ci_high",
     "wilson_low",
     "wilson_high",
+    "boot_low",
+    "boot_high",
 )
 
 

@@ -23,7 +23,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     validate.add_argument("--scheme", default="lomo", help="held-out scheme: lomo (leave one model out, default) "
                                                            "or kfold (grouped by unit)")
     validate.add_argument("--k", type=int, default=5, help="folds for --scheme kfold (default 5)")
-    validate.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for CIs (0: none)")
+    validate.add_argument("--n-boot", type=int, default=1000, help="cluster-bootstrap replicates (models resampled) "
+                                                                  "for CIs and p-values (0: none)")
+    validate.add_argument("--n-permutations", type=int, default=0,
+                          help="within-mode label permutations, refitting the proxy on each, for an exact p-value "
+                               "of the headline (default 0: the bootstrap-t p-value; e.g. 199 costs 199 refits)")
     validate.add_argument("--seed", type=int, default=0)
     validate.add_argument("--out", type=Path, help="write DIR/<metric>/report.json + validation.png, "
                                                    "DIR/comparison.csv, DIR/comparison.png, DIR/report.json, DIR/unavailable.csv")
@@ -38,7 +42,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--mode", default="natural", help="fit on this mode's units (default natural)")
     fit.add_argument("--scheme", default="lomo", help="held-out scheme for the stored validation numbers")
     fit.add_argument("--k", type=int, default=5)
-    fit.add_argument("--n-boot", type=int, default=1000)
+    fit.add_argument("--n-boot", type=int, default=1000, help="cluster-bootstrap replicates (0: no CIs)")
+    fit.add_argument("--n-permutations", type=int, default=0, help="permutation p-value (0: bootstrap-t)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", type=Path, required=True, help="fitted proxy file to write (JSON)")
     fit.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -79,15 +84,17 @@ def _split_metrics(text: str | None) -> tuple[str, ...] | None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate the metrics and print the comparison table."""
+    from benchmark.validation.compare import all_comparisons, format_comparisons
+    from benchmark.validation.report import read_report
     from benchmark.validation.run import build_config, prepare_data, run_validation
     from benchmark.validation.tables import comparison_table, format_comparison
 
     config = build_config(
         source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
         metrics=_split_metrics(args.metrics), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
-        out=args.out, progress=not args.no_progress, models=parse_list(args.models, "models"),
-        modes=parse_list(args.modes, "modes"), keep_repeat_participants=args.keep_repeat_participants,
-        trust_pickle=args.trust_pickle,
+        n_permutations=args.n_permutations, out=args.out, progress=not args.no_progress,
+        models=parse_list(args.models, "models"), modes=parse_list(args.modes, "modes"),
+        keep_repeat_participants=args.keep_repeat_participants, trust_pickle=args.trust_pickle,
     )
     if config.metrics is not None:
         from benchmark.validation.run import load_metrics
@@ -97,33 +104,58 @@ def run_validate(args: argparse.Namespace) -> int:
     for item in prepared.unavailable:
         print(f"Unavailable: {item.line()}")
     reports = run_validation(config, prepared)
-    print(f"Held-out validation ({config.scheme}{f', k={config.k}' if config.scheme == 'kfold' else ''}; "
-          f"95% bootstrap CIs, {config.n_boot} replicates) on {config.source}:")
+    humans = reports[0].humans if reports else "human data"
+    print(f"Held-out validation against {humans} ({config.scheme}"
+          f"{f', k={config.k}' if config.scheme == 'kfold' else ''}) on {config.source}.")
+    print("Headline: fold-mean Pearson r (per held-out fold, averaged; calibration-free raw scores where a proxy "
+          f"has them); 95% CIs by a cluster bootstrap over models ({config.n_boot} replicates).")
     print(format_comparison(comparison_table(reports)))
+    comparisons = all_comparisons(reports, n_boot=config.n_boot, confidence=config.confidence, seed=config.seed) \
+        if config.out is None else read_report(config.out).comparisons
+    if comparisons:
+        print("\nPaired comparisons (difference of headline r on the same units; paired cluster bootstrap):")
+        print(format_comparisons(comparisons))
     if config.out is not None:
         print(f"\nReports, figures and comparison.csv written to {config.out}")
+    _fail_on_requested_skips(reports, requested=config.metrics is not None)
     return 0
+
+
+def _fail_on_requested_skips(reports: list, *, requested: bool) -> None:
+    """A metric the user named that could not run is an error (non-zero exit), never a quiet "Skipped" line."""
+    skipped = [r for r in reports if r.status == "skipped"]
+    if requested and skipped:
+        from benchmark.api.errors import ConfigError
+
+        reasons = "; ".join(f"{r.metric.name}: {r.skip_reason}" for r in skipped)
+        raise ConfigError(
+            f"{len(skipped)} of the requested metrics could not run on this data ({reasons}). Provide what they "
+            "need, or leave them out of --metrics (without --metrics, every metric that can run is validated)."
+        )
 
 
 def run_fit(args: argparse.Namespace) -> int:
     """Fit one metric and write the fitted proxy file."""
     from benchmark.api.types import MODES
     from benchmark.validation.fit import fit_proxy
+    from benchmark.validation.report import humans_label
     from benchmark.validation.run import build_config
 
     config = build_config(source=args.source, responses=args.responses, imagenet_root=args.imagenet_root,
                           metrics=(args.metric,), scheme=args.scheme, k=args.k, n_boot=args.n_boot, seed=args.seed,
-                          progress=not args.no_progress, models=parse_list(args.models, "models"),
+                          n_permutations=args.n_permutations, progress=not args.no_progress,
+                          models=parse_list(args.models, "models"),
                           modes=(args.mode,) if args.mode in MODES else None,
                           keep_repeat_participants=args.keep_repeat_participants, trust_pickle=args.trust_pickle)
     record = fit_proxy(config, mode=args.mode, out=args.out)
-    pearson = record.validation.get("pearson", {})
-    print(f"Fitted {record.name} v{record.version} on {record.validation['n_units']} {args.mode} units: "
-          f"{record.fitted_params}")
-    if pearson:
-        ci = (f" [{pearson['ci_low']:.3f}, {pearson['ci_high']:.3f}]"
-              if pearson.get("ci_low") is not None and pearson.get("ci_high") is not None else "")
-        print(f"Held-out ({args.scheme}) per-unit Pearson r with humans: {pearson['value']:.3f}{ci}")
+    headline = record.validation.get("headline", {})
+    humans = humans_label(record.human_data)
+    print(f"Fitted {record.name} v{record.version} on {record.validation['n_units']} {args.mode} units "
+          f"({humans}): {record.fitted_params}")
+    if headline.get("value") is not None:
+        ci = "" if headline.get("ci_low") is None else f" [{headline['ci_low']:.3f}, {headline['ci_high']:.3f}]"
+        p = "" if headline.get("p_value") is None else f", p = {headline['p_value']:.3g}"
+        print(f"Held-out ({args.scheme}) headline r (fold-mean Pearson) with {humans}: {headline['value']:.3f}{ci}{p}")
     print(f"Written to {args.out}")
     return 0
 

@@ -51,8 +51,13 @@ def save_fitted_proxy(
     *,
     validation: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    human_data: HumanDataOrigin | None = None,
 ) -> FittedProxy:
-    """Write a fitted metric to JSON atomically; metrics whose fitted state is not JSON-able are refused."""
+    """Write a fitted metric to JSON atomically; metrics whose fitted state is not JSON-able are refused.
+
+    `human_data` says whether the validation numbers come from real or simulated humans (None: unknown, never
+    ranked beside real ones).
+    """
     if not type(metric).json_restorable:
         raise ConfigError(
             f"{type(metric).__name__} cannot be saved for scoring: its fitted state (e.g. scikit-learn models) is "
@@ -66,6 +71,7 @@ def save_fitted_proxy(
         fitted_params=fitted,
         validation=validation or {},
         data=data or {},
+        human_data=human_data,
     )
     try:
         text = record.model_dump_json(indent=2)

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmark.api.errors import ConfigError
-from benchmark.proxies.base import ProxyMetric, ProxyUnit, check_targets, make_proxy, proxies
+from benchmark.proxies.base import CalibratedProxy, ProxyMetric, ProxyUnit, check_targets, make_proxy, proxies
 from benchmark.proxies.embedders import EmbeddingCache
 
 REGRESSORS: tuple[str, ...] = ("ridge", "gbr")
@@ -25,7 +25,13 @@ REGRESSORS: tuple[str, ...] = ("ridge", "gbr")
 
 @proxies.register("learned")
 class LearnedProxy(ProxyMetric):
-    """Feature proxies' predictions -> per-feature increasing isotonic calibration -> ridge or boosting, in [0, 1].
+    """Feature values -> per-feature increasing isotonic calibration -> ridge or boosting, in [0, 1].
+
+    A feature's value is the raw score of a calibrated feature proxy (e.g. coherence: larger = more interpretable
+    by definition), else its prediction (MIS).
+    The ridge weights are non-negative: every feature is already calibrated to increase with human accuracy, so
+    a negative weight could only be fitted noise; fixing the direction also keeps held-out folds independent of
+    one another's fitted signs (benchmark.validation.inference).
 
     `cache_dir` is handed to every feature proxy that embeds images, so that refits (e.g. one per
     cross-validation fold) reuse the embeddings on disk.
@@ -33,7 +39,7 @@ class LearnedProxy(ProxyMetric):
 
     json_restorable = False  # isotonic steps and the regressor are summarised, not serialised
 
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def __init__(
         self,
@@ -54,7 +60,7 @@ class LearnedProxy(ProxyMetric):
         y = check_targets(units, human_accuracy)
         names = self._check_params()
         features = self._build_features(names, units)
-        raw = np.column_stack([proxy.fit(units, y).predict(units) for proxy in features.values()])
+        raw = np.column_stack([_feature_values(proxy.fit(units, y), units) for proxy in features.values()])
         isotonic = [_isotonic().fit(column, y) for column in raw.T]
         regressor = self._make_regressor().fit(_transform(isotonic, raw), y)
         self.feature_proxies_, self.isotonic_, self.regressor_ = features, isotonic, regressor
@@ -67,9 +73,10 @@ class LearnedProxy(ProxyMetric):
         return np.clip(self.regressor_.predict(_transform(self.isotonic_, raw)), 0.0, 1.0)
 
     def feature_matrix(self, units: Sequence[ProxyUnit]) -> np.ndarray:
-        """(n_units, n_features) predictions of the fitted feature proxies, before isotonic calibration."""
+        """(n_units, n_features) feature values before isotonic calibration: the raw score of a calibrated feature
+        proxy (its direction is fixed by its definition, so no fold can flip it), else its prediction."""
         self._check_fitted()
-        return np.column_stack([proxy.predict(units) for proxy in self.feature_proxies_.values()])
+        return np.column_stack([_feature_values(proxy, units) for proxy in self.feature_proxies_.values()])
 
     @property
     def embedding_cache(self) -> EmbeddingCache:
@@ -138,8 +145,14 @@ class LearnedProxy(ProxyMetric):
 
     def _make_regressor(self) -> Pipeline | GradientBoostingRegressor:
         if self.regressor == "ridge":
-            return make_pipeline(StandardScaler(), Ridge(alpha=float(self.alpha)))
+            return make_pipeline(StandardScaler(), Ridge(alpha=float(self.alpha), positive=True))
         return GradientBoostingRegressor(random_state=self.random_state)
+
+
+def _feature_values(proxy: ProxyMetric, units: Sequence[ProxyUnit]) -> np.ndarray:
+    if isinstance(proxy, CalibratedProxy):
+        return np.asarray(proxy.raw_scores(units), dtype=float)
+    return np.asarray(proxy.predict(units), dtype=float)
 
 
 def _isotonic() -> IsotonicRegression:

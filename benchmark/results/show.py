@@ -19,10 +19,16 @@ def format_result(result: ResultFile, *, max_units: int = 10) -> str:
         f"Submission {sub.id}  ({sub.source}:{sub.model}, weights {sub.weights_sha256 or sub.weights_id})",
         f"MIS ({proxy.name} v{proxy.version}): {_fmt(result.scores.model)}",
     ]
+    humans = "humans" if proxy.human_data is not None and not proxy.human_data.is_simulated else (
+        "simulated humans" if proxy.human_data is not None else "human data of unknown origin")
+    headline = proxy.validation.get("headline")
     pearson = proxy.validation.get("pearson")
-    if isinstance(pearson, dict) and pearson.get("value") is not None:
-        lines.append(f"Proxy validation: per-unit Pearson r with humans {pearson['value']:.3f} "
-                     f"({proxy.validation.get('scheme', '?')}, {proxy.validation.get('mode', '?')} mode)")
+    where = f"({proxy.validation.get('scheme', '?')}, {proxy.validation.get('mode', '?')} mode)"
+    if isinstance(headline, dict) and headline.get("value") is not None:
+        lines.append(f"Proxy validation: held-out headline r (fold-mean Pearson) with {humans} "
+                     f"{headline['value']:.3f} {where}")
+    elif isinstance(pearson, dict) and pearson.get("value") is not None:
+        lines.append(f"Proxy validation: per-unit Pearson r with {humans} {pearson['value']:.3f} {where}")
     source = result.protocol.image_source
     task = result.protocol.task
     lines.append(f"Protocol: N={task.n_tasks} tasks, K={task.n_references} references, {task.query_variant} "

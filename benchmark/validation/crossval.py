@@ -64,15 +64,22 @@ def _cross_validate(
 
 
 def _fresh_clone(metric: ProxyMetric) -> ProxyMetric:
-    """An unfitted sklearn clone; embedding metrics share the template's image-embedding cache.
+    """An unfitted sklearn clone that shares the template's image-embedding cache (any metric that has one).
 
     Embeddings depend on the images only, never on human data, so sharing them across folds cannot leak;
-    it saves re-embedding every image once per fold.
+    it saves re-embedding every image once per fold (the learned proxy included: its feature proxies embed
+    through its cache).
     """
     estimator = clone(metric)
-    if isinstance(metric, EmbeddingMixin) and isinstance(estimator, EmbeddingMixin):
+    if _has_embedding_cache(metric) and _has_embedding_cache(estimator):
         estimator.share_embedding_cache(metric.embedding_cache)
     return estimator
+
+
+def _has_embedding_cache(metric: object) -> bool:
+    return isinstance(metric, EmbeddingMixin) or (
+        hasattr(metric, "embedding_cache") and callable(getattr(metric, "share_embedding_cache", None))
+    )
 
 
 def _checked_predictions(estimator: ProxyMetric, units: list[ProxyUnit]) -> np.ndarray:

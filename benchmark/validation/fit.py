@@ -13,8 +13,9 @@ from benchmark.validation.harness import validate_metric
 from benchmark.validation.report import ModeResult
 from benchmark.validation.run import ValidationConfig, load_metrics, prepare_data
 
-# The held-out numbers copied into a fitted proxy file (and from there into every result file).
-VALIDATION_KEYS: tuple[str, ...] = ("pearson", "spearman", "kendall", "model_pearson", "mae")
+# The held-out secondary numbers copied into a fitted proxy file (and from there into every result file), beside
+# the headline; per-model r only where it was computed (>= 8 models).
+VALIDATION_KEYS: tuple[str, ...] = ("pearson", "spearman", "kendall", "mae")
 
 
 def fit_proxy(config: ValidationConfig, *, mode: str, out: str | Path) -> FittedProxy:
@@ -29,25 +30,36 @@ def fit_proxy(config: ValidationConfig, *, mode: str, out: str | Path) -> Fitted
         raise ConfigError(f"No units with mode {mode!r} in {config.source}; modes present: {modes}.")
     units = [prepared.units[i] for i in keep]
     human = prepared.human.iloc[keep].reset_index(drop=True)
+    halves = None if prepared.split_halves is None else {mode: prepared.split_halves[mode]}
     report = validate_metric(metric, units, human, prepared.ceilings, scheme=config.scheme, k=config.k,
                              n_boot=config.n_boot, seed=config.seed, progress=config.progress, name=name,
-                             data=prepared.data)
+                             data=prepared.data, n_permutations=config.n_permutations, split_halves=halves,
+                             human_data=prepared.origin)
     if report.status != "ok":
         raise ConfigError(f"{name} cannot be fitted on this data: {report.skip_reason}")
     fitted = clone(metric).fit(units, human["accuracy"].to_numpy(dtype=float))
-    return save_fitted_proxy(fitted, out, validation=_validation_summary(report.modes[0], config),
-                             data=prepared.data.model_dump())
+    return save_fitted_proxy(fitted, out, validation=validation_summary(report.modes[0], config),
+                             data=prepared.data.model_dump(), human_data=prepared.origin)
 
 
-def _validation_summary(result: ModeResult, config: ValidationConfig) -> dict[str, object]:
+def validation_summary(result: ModeResult, config: ValidationConfig) -> dict[str, object]:
+    """The numbers a fitted proxy file carries: headline (with CI, p), secondary scores, and only meaningful extras."""
     summary: dict[str, object] = {"mode": result.mode, "scheme": config.scheme, "n_units": result.n_units,
-                                  "n_models": result.n_models}
+                                  "n_models": result.n_models, "headline_statistic": result.headline_statistic,
+                                  "headline_basis": result.headline_basis, "headline": result.headline.model_dump(),
+                                  "p_value_method": result.p_value_method}
     for key in VALIDATION_KEYS:
         score = result.scores.get(key)
-        if score is not None:
+        if score is not None and score.value is not None:
             summary[key] = score.model_dump()
+    per_model = result.per_model_correlation
+    if per_model is not None and per_model.pearson is not None:
+        summary["per_model_pearson"] = {**per_model.pearson.model_dump(), "n_models": per_model.n_models,
+                                        "basis": per_model.basis}
     ceiling = result.ceiling_normalised.get("split_half")
-    if ceiling is not None:
-        summary["pearson_over_ceiling"] = ceiling.model_dump()
+    if ceiling is not None and ceiling.value is not None:
+        summary["headline_over_ceiling"] = ceiling.model_dump()
+        if "split_half" in result.ceiling_flags:
+            summary["headline_over_ceiling_flag"] = result.ceiling_flags["split_half"]
     summary["ceiling"] = {k: float(np.round(c.mean, 4)) for k, c in result.ceilings.items()}
     return summary

@@ -17,9 +17,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from benchmark.api.errors import ConfigError, DataValidationError, SourceUnavailableError
-from benchmark.api.types import MODES, NoiseCeiling
-from benchmark.proxies.base import ProxyMetric, ProxyUnit, proxies
+from benchmark.api.types import MODES, HumanDataOrigin, NoiseCeiling
+from benchmark.proxies.base import CalibratedProxy, ProxyMetric, ProxyUnit, proxies
 from benchmark.proxies.plugins import load_metric
+from benchmark.validation import inference as inf
 from benchmark.validation import metrics as vm
 from benchmark.validation.crossval import _cross_validate, _fresh_clone
 from benchmark.validation.human import _check_aligned
@@ -29,12 +30,13 @@ from benchmark.validation.report import (
     MetricReport,
     ModelSummary,
     ModeResult,
+    PerModelCorrelation,
     SchemeInfo,
     Score,
     UnitPrediction,
     make_provenance,
 )
-from benchmark.validation.splits import check_scheme, make_splits
+from benchmark.validation.splits import base_model, check_scheme, make_splits
 
 Ceilings = Mapping[str, Mapping[str, NoiseCeiling]]  # mode -> method ("split_half", "binomial") -> ceiling
 
@@ -48,14 +50,13 @@ class ScoreFunction:
     per_fold: bool = False  # takes `groups=` (the test fold of each unit)
 
 
-# Higher is better for the correlations; lower for mae and calibration_error; calibration_slope is ideal at 1.
+# Secondary scores of the held-out predictions. Higher is better for the correlations; lower for mae and
+# calibration_error; calibration_slope is ideal at 1. The headline is separate (benchmark.validation.inference);
+# per-model correlations are computed only from >= 8 models (inference.model_correlation).
 SCORES: dict[str, ScoreFunction] = {
     "pearson": ScoreFunction(vm.pearson_score),
     "spearman": ScoreFunction(vm.spearman_score),
     "kendall": ScoreFunction(vm.kendall_score),
-    "within_fold_pearson": ScoreFunction(vm.within_group_pearson_score, per_fold=True),
-    "model_pearson": ScoreFunction(vm.model_pearson_score, per_model=True),
-    "model_spearman": ScoreFunction(vm.model_spearman_score, per_model=True),
     "mae": ScoreFunction(vm.mean_absolute_error),
     "calibration_error": ScoreFunction(vm.calibration_error),
     "calibration_slope": ScoreFunction(vm.calibration_slope),
@@ -64,6 +65,19 @@ CEILING_METHODS: tuple[str, ...] = ("split_half", "binomial")
 
 
 # ------------------------------------------------------------------------------------------- one metric
+
+
+def headline_scores(metric: ProxyMetric, units: Sequence[ProxyUnit], predicted: np.ndarray) -> np.ndarray:
+    """The per-unit scores the headline correlates: raw scores of a calibrated proxy, else held-out predictions.
+
+    A calibrated proxy's raw score needs no fit (its direction, larger = more interpretable, is part of its
+    definition), so its headline is calibration-free and no fold's fitted sign can leak into another fold's term.
+    Other proxies' held-out predictions keep a fixed direction (MIS: positive temperature; learned: non-negative
+    weights on increasing features).
+    """
+    if isinstance(metric, CalibratedProxy):
+        return np.asarray(metric.raw_scores(units), dtype=float)
+    return np.asarray(predicted, dtype=float)
 
 
 def resolve_metric(metric: ProxyMetric | str) -> tuple[str, ProxyMetric]:
@@ -96,22 +110,33 @@ def validate_metric(
     progress: bool = True,
     data: DataProvenance | None = None,
     name: str | None = None,
+    n_permutations: int = 0,
+    split_halves: Mapping[str, inf.SplitHalves] | None = None,
+    human_data: HumanDataOrigin | None = None,
 ) -> MetricReport:
     """Validate one metric per mode on held-out folds; a metric whose inputs are absent is reported as skipped.
 
-    `name` labels the report (default: the registry name, the spec string, or the class name).
+    `name` labels the report (default: the registry name, the spec string, or the class name). `split_halves`
+    (mode -> participant split halves aligned to that mode's units, in unit order) gives the headline its
+    matching ceiling with the ceiling's uncertainty; without it the given pooled ceilings are used.
+    `n_permutations` > 0 adds a within-mode permutation p-value (refitting the proxy on every permutation).
     """
     start = time.perf_counter()
     check_scheme(scheme)
     resolved_name, instance = resolve_metric(metric)
     name = name or resolved_name
     y = _check_aligned(units, human)
+    if n_boot != 0:
+        inf.check_resampling(n_boot, confidence)
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, int | np.integer) or n_permutations < 0:
+        raise ConfigError(f"n_permutations must be an integer >= 0, got {n_permutations!r}; 0 turns the test off.")
     scheme_info = SchemeInfo(name=scheme, k=k if scheme == "kfold" else None, seed=seed, n_boot=n_boot,
-                             confidence=confidence)
+                             confidence=confidence, n_permutations=n_permutations)
 
     def finish(**fields: Any) -> MetricReport:
         provenance = make_provenance(seed=seed, wall_time_s=time.perf_counter() - start, data=data)
-        return MetricReport(metric=metric_info(name, instance), scheme=scheme_info, provenance=provenance, **fields)
+        return MetricReport(metric=metric_info(name, instance), scheme=scheme_info, provenance=provenance,
+                            human_data=human_data, **fields)
 
     missing = instance.missing_inputs(units)
     if missing:
@@ -119,7 +144,8 @@ def validate_metric(
     try:
         modes = [
             _validate_mode(instance, name, units, y, human, ceilings, mode, scheme=scheme, k=k, n_boot=n_boot,
-                           confidence=confidence, seed=seed, progress=progress)
+                           confidence=confidence, seed=seed, progress=progress, n_permutations=n_permutations,
+                           halves=(split_halves or {}).get(mode))
             for mode in _modes_of(units)
         ]
     except SourceUnavailableError as err:  # e.g. embedder weights absent offline: an input the metric lacks
@@ -181,6 +207,8 @@ def _validate_mode(
     confidence: float,
     seed: int,
     progress: bool,
+    n_permutations: int = 0,
+    halves: inf.SplitHalves | None = None,
 ) -> ModeResult:
     """Fit and test within one mode."""
     index = np.array([i for i, u in enumerate(units) if u.mode == mode])
@@ -189,57 +217,151 @@ def _validate_mode(
     splits = make_splits(mode_units, scheme, k=k, seed=seed)
     predicted, fold_of = _cross_validate(metric, mode_units, y, splits, progress=progress, desc=f"{name} ({mode})")
     models = np.array([u.model for u in mode_units], dtype=object)
-    scores = {key: _score(spec, y, predicted, models, fold_of, n_boot, confidence, seed)
-              for key, spec in SCORES.items()}
-    mode_ceilings, notes = _mode_ceilings(ceilings, mode)
-    n_models = len(set(models))
-    if n_models < vm.MIN_MODELS_FOR_CORRELATION:
-        notes.append(
-            f"per-model correlations are undefined with {n_models} model(s); they need at least "
-            f"{vm.MIN_MODELS_FOR_CORRELATION}."
-        )
+    bases = np.array([base_model(u.model) for u in mode_units], dtype=object)
+    design = inf.Design.make(fold_of, bases)
+    calibration_free = isinstance(metric, CalibratedProxy)
+    scores_h = headline_scores(metric, mode_units, predicted)
+    notes: list[str] = []
+    if not design.clustered_by_model:
+        notes.append(f"only {len(set(bases))} model(s): the bootstrap resamples units one by one, so clustering of "
+                     "units within models is not in the CIs.")
+    headline, pooled = _headline(y, scores_h, predicted, design, n_boot, confidence, seed)
+    p_value_method = "cluster bootstrap-t" if n_boot else "none (n_boot = 0)"
+    if n_permutations:
+        headline, p_value_method = _with_permutation_p(
+            headline, metric, mode_units, y, splits, fold_of, calibration_free, n_permutations, seed, progress, name,
+            mode), f"within-mode permutation test ({n_permutations} permutations, proxy refitted on each)"
+    scores = {key: Score(value=spec.function(y, predicted)) for key, spec in SCORES.items()}
+    scores["pearson"] = pooled
     final = _fresh_clone(metric).fit(mode_units, y)
+    shared = scores_h if calibration_free else np.asarray(final.predict(mode_units), dtype=float)
+    per_model = _per_model_correlation(y, shared, models, bases, n_boot, confidence, seed, calibration_free)
+    if per_model.reason:
+        notes.append(per_model.reason + ".")
+    mode_ceilings, ceiling_notes = _mode_ceilings(ceilings, mode)
+    normalised, flags, more_notes = _ceiling_normalised(y, scores_h, headline, design, halves, mode_ceilings, n_boot,
+                                                        confidence, seed)
     return ModeResult(
         mode=mode,
         n_units=len(mode_units),
-        n_models=n_models,
+        n_models=len(set(bases)),
         n_folds=len(splits),
+        headline=headline,
+        headline_basis="raw scores (calibration-free)" if calibration_free else "held-out predictions",
+        n_clusters=design.n_clusters,
+        p_value_method=p_value_method,
         scores=scores,
-        ceiling_normalised={m: _normalise(scores["pearson"], c) for m, c in mode_ceilings.items()},
+        per_model_correlation=per_model,
+        ceiling_normalised=normalised,
+        ceiling_flags=flags,
         ceilings=mode_ceilings,
         per_model=_per_model(models, y, predicted, n_boot, confidence, seed),
-        predictions=_predictions(mode_units, y, predicted, fold_of),
+        predictions=_predictions(mode_units, y, predicted, fold_of, scores_h),
         fitted_params=_json_safe(final.fitted_params()),
-        notes=notes,
+        notes=notes + ceiling_notes + more_notes,
     )
 
 
-def _score(
-    spec: ScoreFunction, y: np.ndarray, predicted: np.ndarray, models: np.ndarray, folds: np.ndarray, n_boot: int,
-    confidence: float, seed: int,
-) -> Score:
-    kwargs = {"models": models} if spec.per_model else {"groups": folds} if spec.per_fold else {}
-    value = spec.function(y, predicted, **kwargs)
+def _headline(
+    y: np.ndarray, scores: np.ndarray, predicted: np.ndarray, design: inf.Design, n_boot: int, confidence: float,
+    seed: int,
+) -> tuple[Score, Score]:
+    """The headline (fold-mean r of `scores`) and the pooled r of the predictions, each with its cluster CI."""
     if n_boot == 0:
-        return Score(value=value)
-    low, high = vm.bootstrap_ci(spec.function, y, predicted, n_boot=n_boot, confidence=confidence, seed=seed,
-                                aligned=kwargs)
-    return Score(value=value, ci_low=low, ci_high=high)
+        pooled = float(inf.weighted_within_r(y, predicted, np.zeros(len(y), dtype=int), np.ones((1, len(y))))[0])
+        return Score(value=inf.headline_r(y, scores, design.folds)), Score(value=pooled)
+    head, _ = inf.headline_interval(y, scores, design, n_boot=n_boot, confidence=confidence, seed=seed)
+    pooled, _ = inf.headline_interval(y, predicted, design, n_boot=n_boot, confidence=confidence, seed=seed,
+                                      pooled=True)
+    return _score(head), _score(pooled)
+
+
+def _score(interval: inf.Interval) -> Score:
+    return Score(value=interval.value, ci_low=interval.ci_low, ci_high=interval.ci_high, p_value=interval.p_value)
+
+
+def _with_permutation_p(
+    headline: Score, metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, splits: list, fold_of: np.ndarray,
+    calibration_free: bool, n_permutations: int, seed: int, progress: bool, name: str, mode: str,
+) -> Score:
+    """The headline with its p-value from a within-mode permutation test (the proxy refitted on each permutation)."""
+    raw = headline_scores(metric, units, np.zeros(len(units))) if calibration_free else None
+
+    def statistic(permuted: np.ndarray) -> float:
+        if raw is not None:  # calibration-free: no fit depends on the labels
+            return inf.headline_r(permuted, raw, fold_of)
+        predicted, folds = _cross_validate(metric, units, permuted, splits, progress=False, desc="")
+        return inf.headline_r(permuted, predicted, folds)
+
+    bar = tqdm(total=n_permutations, desc=f"{name} ({mode}) permutations", leave=False, disable=not progress)
+    p_value, _ = inf.permutation_p_value(headline.as_float(), statistic, y, n_permutations=n_permutations, seed=seed,
+                                         progress=lambda _: bar.update())
+    bar.close()
+    return headline.model_copy(update={"p_value": p_value})
+
+
+def _per_model_correlation(
+    y: np.ndarray, shared: np.ndarray, models: np.ndarray, bases: np.ndarray, n_boot: int, confidence: float,
+    seed: int, calibration_free: bool,
+) -> PerModelCorrelation:
+    result = inf.model_correlation(y, shared, models, bases, n_boot=max(n_boot, 2), confidence=confidence, seed=seed)
+    if result.pearson is None:
+        return PerModelCorrelation(n_models=result.n_models, reason=result.reason)
+    pearson = _score(result.pearson) if n_boot else Score(value=result.pearson.value)
+    basis = "raw scores" if calibration_free else "one calibration fitted on all units of the mode (in-sample)"
+    return PerModelCorrelation(n_models=result.n_models, pearson=pearson, spearman=result.spearman, basis=basis)
 
 
 def _mode_ceilings(ceilings: Ceilings, mode: str) -> tuple[dict[str, NoiseCeiling], list[str]]:
     given = dict(ceilings.get(mode, {}))
     notes = [f"no {m} noise ceiling was given for mode {mode!r}; that normalisation is omitted."
-             for m in CEILING_METHODS if m not in given]
+             for m in CEILING_METHODS if m not in given and m != "split_half"]
     return given, notes
 
 
-def _normalise(pearson: Score, ceiling: NoiseCeiling) -> Score:
-    """Pearson / ceiling; the CI divides the Pearson CI by the ceiling's mean (ceiling uncertainty not included)."""
+def _ceiling_normalised(
+    y: np.ndarray, scores: np.ndarray, headline: Score, design: inf.Design, halves: inf.SplitHalves | None,
+    given: Mapping[str, NoiseCeiling], n_boot: int, confidence: float, seed: int,
+) -> tuple[dict[str, Score], dict[str, str], list[str]]:
+    """Headline / split-half ceiling (matched to the headline, its uncertainty propagated) and / binomial ceiling."""
+    normalised: dict[str, Score] = {}
+    flags: dict[str, str] = {}
+    notes: list[str] = []
+    if halves is not None and n_boot:
+        ratio = inf.ceiling_ratio(y, scores, halves, design, n_boot=n_boot, confidence=confidence, seed=seed)
+        normalised["split_half"] = Score(value=ratio.ratio.value, ci_low=ratio.ratio.ci_low,
+                                         ci_high=ratio.ratio.ci_high)
+        if ratio.flag:
+            flags["split_half"] = ratio.flag
+    elif halves is not None:
+        ceiling = float(inf.ceiling_replicates(halves, design.folds, np.ones((1, len(y))))[0])
+        normalised["split_half"] = Score(value=vm.ceiling_normalised(headline.as_float(), ceiling))
+    elif "split_half" in given:
+        normalised["split_half"] = _normalise(headline, given["split_half"])
+        notes.append("split-half ceiling: the pooled ceiling given, not matched to the headline's folds; its "
+                     "uncertainty is not in the CI (pass the trials' split halves to propagate it).")
+    else:
+        notes.append("no split-half noise ceiling available; r/ceiling is omitted.")
+    if "binomial" in given:
+        normalised["binomial"] = Score(value=vm.ceiling_normalised(headline.as_float(), given["binomial"]))
+        notes.append("binomial ceiling: the MIS paper's method, biased high at few responses per unit (it "
+                     "simulates from observed accuracies); shown for comparison only.")
+    for method, score in normalised.items():
+        if method not in flags and score.value is not None and score.value > 1:
+            interval = inf.Interval(score.value, score.ci_low if score.ci_low is not None else float("nan"),
+                                    score.ci_high if score.ci_high is not None else float("nan"), float("nan"),
+                                    float("nan"), 0)
+            flag = inf.ceiling_flag(interval)
+            flags[method] = flag or "above 1"
+    return normalised, flags, notes
+
+
+def _normalise(score: Score, ceiling: NoiseCeiling) -> Score:
+    """Score / ceiling mean (the ceiling's uncertainty is not included)."""
     def scale(v: float | None) -> float:
         return float("nan") if v is None else vm.ceiling_normalised(v, ceiling)
 
-    return Score(value=scale(pearson.value), ci_low=scale(pearson.ci_low), ci_high=scale(pearson.ci_high))
+    return Score(value=scale(score.value), ci_low=scale(score.ci_low), ci_high=scale(score.ci_high))
 
 
 def _per_model(
@@ -269,12 +391,12 @@ def _mean_ci(values: np.ndarray, n_boot: int, confidence: float, rng: np.random.
 
 
 def _predictions(
-    units: Sequence[ProxyUnit], y: np.ndarray, predicted: np.ndarray, fold_of: np.ndarray
+    units: Sequence[ProxyUnit], y: np.ndarray, predicted: np.ndarray, fold_of: np.ndarray, scores: np.ndarray
 ) -> list[UnitPrediction]:
     return [
         UnitPrediction(model=u.model, layer=u.layer, channel=int(u.channel), mode=u.mode, human=float(h),
-                       predicted=float(p), fold=int(f))
-        for u, h, p, f in zip(units, y, predicted, fold_of)
+                       predicted=float(p), fold=int(f), headline_score=float(s))
+        for u, h, p, f, s in zip(units, y, predicted, fold_of, scores)
     ]
 
 

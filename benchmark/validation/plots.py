@@ -61,7 +61,7 @@ def _scatter(ax: Axes, result: ModeResult, colours: dict, name: str) -> None:
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="identity")
     low = min(0.4, float(frame[["predicted", "human"]].min().min()) - 0.02)
     ax.set(xlim=(low, 1.02), ylim=(low, 1.02), xlabel=f"predicted ({name}, held out)", ylabel="human accuracy")
-    ax.set_title(f"{result.mode}: r = {_fmt_score(result.scores['pearson'])} (n = {result.n_units})", fontsize=10)
+    ax.set_title(f"{result.mode}: headline r = {_fmt_score(result.headline)} (n = {result.n_units})", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
 
 
@@ -77,7 +77,8 @@ def _model_bars(ax: Axes, result: ModeResult) -> None:
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set(xticks=x, ylim=(0.4, 1.0), ylabel="mean accuracy over units (95% CI)")
     ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.set_title(f"{result.mode}: per-model r = {_fmt_score(result.scores['model_pearson'])}", fontsize=10)
+    per_model = result.per_model_correlation.text if result.per_model_correlation is not None else "n/a"
+    ax.set_title(f"{result.mode}: per-model r = {per_model}", fontsize=10)
     ax.legend(fontsize=8)
 
 
@@ -99,7 +100,7 @@ def _comparison_figure(reports: list[MetricReport]) -> Figure:
         ax.bar(x + (i - (len(modes) - 1) / 2) * width, np.nan_to_num(values), width, yerr=err, capsize=3, label=mode)
     ax.axhline(0.0, color="black", lw=0.8)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--", label="noise ceiling")
-    ax.set(xticks=x, ylabel="Pearson r / split-half ceiling (95% CI)", title="Proxy metrics vs humans (held out)")
+    ax.set(xticks=x, ylabel="headline r / split-half ceiling (95% CI)", title="Proxy metrics, held out")
     ax.set_xticklabels(names, rotation=30, ha="right")
     ax.legend(fontsize=8)
     fig.tight_layout()

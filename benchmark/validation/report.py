@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from benchmark import __version__
 from benchmark.api.errors import DataValidationError, SourceUnavailableError
-from benchmark.api.types import NoiseCeiling
+from benchmark.api.types import HumanDataOrigin, NoiseCeiling
 from benchmark.results.io import atomic_write_text
 from benchmark.results.provenance import git_sha, utc_now
 
-REPORT_SCHEMA_VERSION = "1.0"
+REPORT_SCHEMA_VERSION = "1.1"
 REPORT_FILE = "report.json"
 
 
@@ -34,13 +34,14 @@ def _nan_to_none(value: object) -> object:
 
 
 class Score(_Model):
-    """One score with its bootstrap CI; None where undefined (e.g. a correlation over fewer than 3 models)."""
+    """One score with its CI and p-value (of "no correlation") where computed; None where undefined."""
 
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
+    p_value: float | None = None
 
-    @field_validator("value", "ci_low", "ci_high", mode="before")
+    @field_validator("value", "ci_low", "ci_high", "p_value", mode="before")
     @classmethod
     def _finite_or_none(cls, value: object) -> object:
         return _nan_to_none(value)
@@ -78,6 +79,26 @@ class UnitPrediction(_Model):
     human: float
     predicted: float
     fold: int = Field(description="index of the fold in which the unit was in the test set")
+    headline_score: float | None = Field(None, description="what the headline correlates for this unit: the raw "
+                                         "score of a calibrated proxy, else the held-out prediction")
+
+
+class PerModelCorrelation(_Model):
+    """Correlation over models of mean prediction and mean human accuracy; only from at least 8 models."""
+
+    n_models: int
+    pearson: Score | None = Field(None, description="with Fisher's z CI over the models and a t-test p-value")
+    spearman: float | None = None
+    basis: str | None = Field(None, description="raw scores, or one calibration fitted on all units")
+    reason: str | None = Field(None, description="why it was not computed, e.g. fewer than 8 models")
+
+    @property
+    def text(self) -> str:
+        """'0.71 [0.20, 0.93]' or 'n/a (3 models)'."""
+        if self.pearson is None or self.pearson.value is None:
+            return f"n/a ({self.n_models} models)"
+        ci = "" if self.pearson.ci_low is None else f" [{self.pearson.ci_low:.2f}, {self.pearson.ci_high:.2f}]"
+        return f"{self.pearson.value:.2f}{ci}"
 
 
 class ModeResult(_Model):
@@ -87,9 +108,19 @@ class ModeResult(_Model):
     n_units: int
     n_models: int
     n_folds: int
-    scores: dict[str, Score] = Field(description="pearson, spearman, kendall, within_fold_pearson, model_pearson, "
-                                                 "model_spearman, mae, calibration_error, calibration_slope")
-    ceiling_normalised: dict[str, Score] = Field(description="pearson / ceiling, keyed by ceiling method")
+    headline: Score = Field(description="fold-mean Pearson r (see benchmark.validation.inference) with its "
+                                        "cluster-bootstrap CI and p-value")
+    headline_statistic: str = "fold_mean_pearson"
+    headline_basis: str = Field("held-out predictions", description="raw scores (calibration-free) or held-out "
+                                                                    "predictions")
+    n_clusters: int = Field(0, description="models (with their hard variants) resampled by the bootstrap")
+    p_value_method: str = "cluster bootstrap-t"
+    scores: dict[str, Score] = Field(description="secondary, on the held-out predictions: pearson (pooled; biased "
+                                                 "under held-out evaluation, CI by the same cluster bootstrap), "
+                                                 "spearman, kendall, mae, calibration_error, calibration_slope")
+    per_model_correlation: PerModelCorrelation | None = None
+    ceiling_normalised: dict[str, Score] = Field(description="headline / ceiling, keyed by ceiling method")
+    ceiling_flags: dict[str, str] = Field(default_factory=dict, description="e.g. 'at the ceiling within noise'")
     ceilings: dict[str, NoiseCeiling]
     per_model: list[ModelSummary]
     predictions: list[UnitPrediction]
@@ -119,6 +150,7 @@ class SchemeInfo(_Model):
     seed: int
     n_boot: int
     confidence: float = 0.95
+    n_permutations: int = Field(0, description="within-mode permutations with refits for the p-value (0: none)")
 
 
 class DataProvenance(_Model):
@@ -157,7 +189,13 @@ class MetricReport(_Model):
     skip_reason: str | None = None
     scheme: SchemeInfo
     modes: list[ModeResult] = Field(default_factory=list)
+    human_data: HumanDataOrigin | None = Field(None, description="real release or simulated humans")
     provenance: Provenance
+
+    @property
+    def humans(self) -> str:
+        """How output names the human side: "humans" only for real data."""
+        return humans_label(self.human_data)
 
     @model_validator(mode="after")
     def _status_matches(self) -> MetricReport:
@@ -175,17 +213,54 @@ class MetricReport(_Model):
         raise KeyError(f"no result for mode {mode!r} in {self.metric.name}; modes: {[m.mode for m in self.modes]}")
 
 
+class PairedComparison(_Model):
+    """Two proxies' headline r on the same units and folds: the difference a - b with its CI and p-value.
+
+    The CI is a paired cluster bootstrap over models (both proxies scored on the same resamples), bootstrap-t
+    with G - 1 degrees of freedom; p tests "no difference".
+    """
+
+    mode: str
+    metric_a: str
+    metric_b: str
+    statistic: str = "fold_mean_pearson"
+    value_a: float | None
+    value_b: float | None
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_units: int
+    n_clusters: int
+    confidence: float
+    n_boot: int
+
+    @field_validator("value_a", "value_b", "difference", "ci_low", "ci_high", "p_value", mode="before")
+    @classmethod
+    def _finite_or_none(cls, value: object) -> object:
+        return _nan_to_none(value)
+
+
 class ValidationReport(_Model):
-    """Several metric reports from one run, with the run's configuration."""
+    """Several metric reports from one run, with the run's configuration and paired comparisons."""
 
     schema_version: str = REPORT_SCHEMA_VERSION
     kind: Literal["validation"] = "validation"
     config: dict[str, Any]
     metrics: list[MetricReport]
+    comparisons: list[PairedComparison] = Field(default_factory=list)
+    human_data: HumanDataOrigin | None = None
     provenance: Provenance
 
 
 _AnyReport = TypeAdapter(Annotated[MetricReport | ValidationReport, Field(discriminator="kind")])
+
+
+def humans_label(origin: HumanDataOrigin | None) -> str:
+    """"humans" for a real release, "simulated humans" for simulated data, and says so when the origin is unknown."""
+    if origin is None:
+        return "human data of unknown origin"
+    return origin.label
 
 
 def make_provenance(*, seed: int, wall_time_s: float, data: DataProvenance | None = None) -> Provenance:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
@@ -24,8 +25,10 @@ from benchmark.api.types import HumanDataOrigin, NoiseCeiling
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, proxies
 from benchmark.proxies.mis import EmbeddingMixin
 from benchmark.proxies.plugins import load_metric
+from benchmark.validation.compare import all_comparisons
 from benchmark.validation.harness import _missing_reason, validate_metric
 from benchmark.validation.human import align_human, ceilings_from_summary
+from benchmark.validation.inference import SplitHalves
 from benchmark.validation.report import (
     DataProvenance,
     MetricInfo,
@@ -50,7 +53,9 @@ class ValidationConfig(BaseModel):
     metrics: tuple[str, ...] | None = Field(None, description="registry names or module:Name; None = all that run")
     scheme: str = "lomo"
     k: int = Field(5, ge=2)
-    n_boot: int = Field(1000, ge=0, description="bootstrap replicates for CIs (0: no CIs)")
+    n_boot: int = Field(1000, ge=0, description="cluster-bootstrap replicates for CIs and p-values (0: none)")
+    n_permutations: int = Field(0, ge=0, description="within-mode permutations (proxy refitted on each) for the "
+                                                     "headline's p-value; 0: the bootstrap-t p-value")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0)
     out: Path | None = None
@@ -114,6 +119,7 @@ class PreparedData:
     ceilings: dict[str, dict[str, NoiseCeiling]]
     data: DataProvenance
     unavailable: tuple[Any, ...] = ()  # benchmark.data.stimulus_check.Unavailable: left out for lack of stimuli
+    split_halves: dict[str, SplitHalves] | None = None
     origin: HumanDataOrigin | None = None  # real release or simulated (from the loader)
 
 
@@ -146,8 +152,44 @@ def prepare_data(config: ValidationConfig) -> PreparedData:
     units = build_units(index, table, activation_maps=maps)
     data = DataProvenance(source=loaded.source, revision=loaded.revision, files=dict(loaded.files),
                           responses=config.responses, activation_maps=maps_name)
+    halves = split_halves_by_mode(loaded.trials, units, seed=config.seed,
+                                  keep_repeats=config.keep_repeat_participants)
     return PreparedData(units, align_human(units, table), ceilings_from_summary(summary), data,
-                        tuple(unavailable), loaded.origin)
+                        tuple(unavailable), halves, origin_of(loaded))
+
+
+def origin_of(loaded: Any) -> HumanDataOrigin:
+    """Where the loaded trials come from: the loader's origin, else the release's simulator marker, else real."""
+    from benchmark.data.simulate import simulation_origin
+
+    origin = getattr(loaded, "origin", None)
+    if origin is not None:
+        return origin
+    if loaded.release_root is not None:
+        simulated = simulation_origin(loaded.release_root, loaded.source)
+        if simulated is not None:
+            return simulated
+    return HumanDataOrigin(kind="real", source=loaded.source, revision=loaded.revision)
+
+
+SPLIT_HALF_SPLITS = 50
+
+
+def split_halves_by_mode(trials: pd.DataFrame, units: Sequence[ProxyUnit], *, seed: int = 0,
+                         n_splits: int = SPLIT_HALF_SPLITS, keep_repeats: bool = False) -> dict[str, SplitHalves]:
+    """Participant split-half accuracies per mode, aligned to that mode's units in the order of `units`."""
+    from benchmark.data.aggregate import split_half_accuracies
+    from benchmark.data.exclusions import apply_exclusions
+
+    kept, _ = apply_exclusions(trials, keep_repeats=keep_repeats)
+    result = {}
+    for mode in sorted({u.mode for u in units}):
+        table, a, b = split_half_accuracies(kept, mode=mode, n_splits=n_splits, seed=seed)
+        column = {(str(m), str(layer), int(c)): i for i, (m, layer, c) in
+                  enumerate(zip(table["model"], table["layer"], table["channel"]))}
+        columns = np.array([column[(u.model, u.layer, int(u.channel))] for u in units if u.mode == mode])
+        result[mode] = SplitHalves(a[:, columns], b[:, columns])
+    return result
 
 
 SIMULATION_TRUTH = Path("simulation") / "truth.csv"
@@ -226,25 +268,28 @@ def run_validation(config: ValidationConfig, prepared: PreparedData | None = Non
     prepared = prepared if prepared is not None else prepare_data(config)
     runnable, skipped = (explicit, []) if explicit is not None else default_metrics(prepared.units)
     options = dict(scheme=config.scheme, k=config.k, n_boot=config.n_boot, confidence=config.confidence,
-                   seed=config.seed, data=prepared.data)
+                   seed=config.seed, data=prepared.data, n_permutations=config.n_permutations,
+                   split_halves=prepared.split_halves, human_data=prepared.origin)
     reports = []
     for name, metric in tqdm(runnable, desc="metrics", unit="metric", disable=not config.progress):
         reports.append(validate_metric(metric, prepared.units, prepared.human, prepared.ceilings,
                                        progress=config.progress, name=name, **options))
-    reports += [_skipped_report(name, cls, reason, config, prepared.data) for name, cls, reason in skipped]
+    reports += [_skipped_report(name, cls, reason, config, prepared.data, prepared.origin)
+                for name, cls, reason in skipped]
     if config.out is not None:
         write_outputs(reports, config, wall_time_s=time.perf_counter() - start, data=prepared.data,
-                      unavailable=prepared.unavailable)
+                      unavailable=prepared.unavailable, human_data=prepared.origin)
     return reports
 
 
-def _skipped_report(name: str, cls: type, reason: str, config: ValidationConfig, data: DataProvenance) -> MetricReport:
+def _skipped_report(name: str, cls: type, reason: str, config: ValidationConfig, data: DataProvenance,
+                    origin: HumanDataOrigin | None = None) -> MetricReport:
     info = MetricInfo(name=name, class_path=f"{cls.__module__}:{cls.__qualname__}",
                       version=str(getattr(cls, "version", "?")), params={},
                       requires=sorted(getattr(cls, "requires", ())))
     scheme = SchemeInfo(name=config.scheme, k=config.k if config.scheme == "kfold" else None, seed=config.seed,
-                        n_boot=config.n_boot, confidence=config.confidence)
-    return MetricReport(metric=info, status="skipped", skip_reason=reason, scheme=scheme,
+                        n_boot=config.n_boot, confidence=config.confidence, n_permutations=config.n_permutations)
+    return MetricReport(metric=info, status="skipped", skip_reason=reason, scheme=scheme, human_data=origin,
                         provenance=make_provenance(seed=config.seed, wall_time_s=0.0, data=data))
 
 
@@ -255,10 +300,11 @@ def metric_folder(name: str) -> str:
 
 def write_outputs(
     reports: Sequence[MetricReport], config: ValidationConfig, *, wall_time_s: float, data: DataProvenance,
-    unavailable: Sequence[Any] = (),
+    unavailable: Sequence[Any] = (), human_data: HumanDataOrigin | None = None,
 ) -> dict[str, Path]:
-    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json
-    and DIR/unavailable.csv (models/modes left out for lack of stimuli)."""
+    """Write DIR/<metric>/report.json (+ validation.png), DIR/comparison.csv, DIR/comparison.png, DIR/report.json,
+    DIR/unavailable.csv (models/modes left out for lack of stimuli) and, with two or more validated metrics,
+    DIR/paired.csv (paired comparisons, also in DIR/report.json)."""
     from benchmark.validation.plots import plot_validation
 
     if config.out is None:
@@ -277,8 +323,11 @@ def write_outputs(
         written["unavailable.csv"] = _write_csv(rows, out / "unavailable.csv")
     if any(r.status == "ok" for r in reports):
         written["comparison.png"] = plot_validation(list(reports), out / "comparison.png")
+    comparisons = all_comparisons(reports, n_boot=config.n_boot, confidence=config.confidence, seed=config.seed)
+    if comparisons:
+        written["paired.csv"] = _write_csv(pd.DataFrame([c.model_dump() for c in comparisons]), out / "paired.csv")
     run = ValidationReport(
-        config=config.model_dump(mode="json"), metrics=list(reports),
+        config=config.model_dump(mode="json"), metrics=list(reports), comparisons=comparisons, human_data=human_data,
         provenance=make_provenance(seed=config.seed, wall_time_s=wall_time_s, data=data),
     )
     written["report.json"] = write_report(run, out)

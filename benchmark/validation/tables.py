@@ -13,7 +13,8 @@ COMPARISON_SCORES: tuple[str, ...] = tuple(SCORES)
 
 
 def comparison_table(reports: Sequence[MetricReport]) -> pd.DataFrame:
-    """One row per metric and mode: every score with its CI, the ceiling-normalised Pearson; skipped rows too."""
+    """One row per metric and mode: the headline with CI and p-value, secondary scores, per-model r (or why it
+    is n/a), the ceiling-normalised headline with its flag; skipped rows too."""
     rows = []
     for report in reports:
         base = {"metric": report.metric.name, "version": report.metric.version, "status": report.status}
@@ -22,11 +23,20 @@ def comparison_table(reports: Sequence[MetricReport]) -> pd.DataFrame:
             continue
         for result in report.modes:
             row = {**base, "mode": result.mode, "n_units": result.n_units, "n_models": result.n_models,
-                   "note": " ".join(result.notes) or None}
+                   "humans": report.humans, "note": " ".join(result.notes) or None}
+            row.update(_score_columns("headline", result.headline))
+            row["headline_p"] = float("nan") if result.headline.p_value is None else result.headline.p_value
+            row["headline_basis"] = result.headline_basis
             for key in COMPARISON_SCORES:
-                row.update(_score_columns(key, result.scores[key]))
+                if key in result.scores:
+                    row.update(_score_columns(key, result.scores[key]))
+            per_model = result.per_model_correlation
+            if per_model is not None and per_model.pearson is not None:
+                row.update(_score_columns("per_model_pearson", per_model.pearson))
+            row["per_model_r"] = per_model.text if per_model is not None else "n/a"
             for method, score in result.ceiling_normalised.items():
-                row.update(_score_columns(f"pearson_over_{method}_ceiling", score))
+                row.update(_score_columns(f"headline_over_{method}_ceiling", score))
+                row[f"headline_over_{method}_ceiling_flag"] = result.ceiling_flags.get(method)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -41,15 +51,14 @@ def _score_columns(key: str, score: Score) -> dict[str, float]:
 
 
 _DISPLAY: tuple[tuple[str, str, bool], ...] = (  # column, header, show CI
-    ("pearson", "Pearson r [CI]", True),
+    ("headline", "headline r [CI]", True),
+    ("headline_p", "p", False),
+    ("pearson", "pooled r", False),
     ("spearman", "Spearman", False),
-    ("kendall", "Kendall", False),
-    ("within_fold_pearson", "within-fold r", False),
-    ("model_pearson", "per-model r", False),
+    ("per_model_r", "per-model r [CI]", False),
     ("mae", "MAE", False),
-    ("calibration_error", "ECE", False),
-    ("pearson_over_split_half_ceiling", "r/ceiling [CI]", True),
-    ("pearson_over_binomial_ceiling", "r/binomial", False),
+    ("headline_over_split_half_ceiling", "r/ceiling [CI]", True),
+    ("headline_over_binomial_ceiling", "r/binomial (MIS paper)", False),
 )
 
 
@@ -63,6 +72,10 @@ def format_comparison(table: pd.DataFrame) -> str:
             if column in ok:
                 shown[header] = [_fmt(r, column, with_ci) for _, r in ok.iterrows()]
         lines.append(shown.to_string(index=False))
+        flags = [f"  {r['metric']} ({r['mode']}): r/ceiling {r[c]}" for _, r in ok.iterrows()
+                 for c in ok.columns if c.endswith("_ceiling_flag") and isinstance(r[c], str)]
+        if flags:
+            lines += ["", "Ceiling flags:", *flags]
     skipped = table[table["status"] == "skipped"] if "status" in table else table.iloc[0:0]
     if len(skipped):
         lines += ["", "Skipped:"] + [f"  {r['metric']}: {r['note']}" for _, r in skipped.iterrows()]
@@ -71,9 +84,11 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 def _fmt(row: pd.Series, column: str, with_ci: bool) -> str:
     value = row[column]
+    if isinstance(value, str):
+        return value
     if pd.isna(value):
         return "n/a"
-    text = f"{value:.3f}"
+    text = f"{value:.3g}" if column == "headline_p" else f"{value:.3f}"
     low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
     if with_ci and not (pd.isna(low) or pd.isna(high)):
         text += f" [{low:.2f}, {high:.2f}]"

@@ -24,7 +24,7 @@ def test_simulate_summary_and_push_dry_run(tmp_path, capsys):
     assert "simnet_a" in out and "split_half" in out and "accuracy (95% CI)" in out
     assert plot.read_bytes()[:4] == b"\x89PNG"
     table = pd.read_csv(units)
-    assert len(table) == 3 * 3 * 3 * 2 and {"accuracy", "ci_low", "wilson_high"} <= set(table.columns)
+    assert len(table) == 9 * 3 * 3 * 2 and {"accuracy", "ci_low", "wilson_high"} <= set(table.columns)  # 9 models
 
     hub_dir = tmp_path / "hub"
     assert main(["data", "push-to-hub", "--source", str(release), "--repo-id", "me/imi", "--dry-run",

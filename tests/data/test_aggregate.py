@@ -62,8 +62,10 @@ def test_bootstrap_resamples_participants_not_trials():
     trials.loc[trials["channel"] == 0, "trial_index"] = np.arange(12)
     row = unit_accuracy(trials, n_boot=300).set_index("channel").loc[0]
     assert row["n_participants"] == 1
-    assert row["ci_low"] == pytest.approx(row["accuracy"]) and row["ci_high"] == pytest.approx(row["accuracy"])
+    assert row["boot_low"] == pytest.approx(row["accuracy"]) and row["boot_high"] == pytest.approx(row["accuracy"])
     assert row["wilson_high"] - row["wilson_low"] > 0.3
+    # the primary per-unit CI is Wilson, which a single participant cannot collapse
+    assert (row["ci_low"], row["ci_high"]) == (row["wilson_low"], row["wilson_high"])
 
 
 def test_model_means_are_unweighted_over_units_with_ci():
@@ -114,3 +116,13 @@ def test_unknown_mode_and_empty_table_are_clear_errors():
         split_half_ceiling(trials, mode="optimized")
     with pytest.raises(DataValidationError, match="empty"):
         unit_accuracy(trials.iloc[:0])
+
+
+def test_primary_per_unit_ci_is_wilson_and_keeps_coverage_at_ten_responses():
+    rng = np.random.default_rng(5)
+    truth = rng.uniform(0.55, 0.95, size=400)
+    table = unit_accuracy(planted_trials(truth, n_participants=10, seed=6), n_boot=300).sort_values("channel")
+    wilson = (table["ci_low"].to_numpy() <= truth) & (truth <= table["ci_high"].to_numpy())
+    boot = (table["boot_low"].to_numpy() <= truth) & (truth <= table["boot_high"].to_numpy())
+    assert (table["ci_low"] == table["wilson_low"]).all()
+    assert wilson.mean() >= 0.92 and boot.mean() < wilson.mean()

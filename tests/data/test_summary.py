@@ -40,8 +40,8 @@ def test_ceilings_match_the_simulators_known_reliability(large_simulation, mode,
     _, truth, summary = large_simulation
     known = expected_ceiling(truth[truth["mode"] == mode], mode)
     ceiling = summary.ceiling(mode, method)
-    # the binomial method correlates data with its own noisy copies, so it sits a little above the known value
-    tolerance = (-0.06, 0.06) if method == "split_half" else (-0.02, 0.10)
+    # the binomial method (the MIS paper's) correlates data with its own noisy copies, so it is biased high
+    tolerance = (-0.06, 0.06) if method == "split_half" else (0.0, 0.16)
     assert known + tolerance[0] <= ceiling.mean <= known + tolerance[1]
 
 

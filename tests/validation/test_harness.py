@@ -119,8 +119,12 @@ def test_a_proxy_that_sees_the_signal_scores_high(data, scheme):
         assert pearson.ci_low <= pearson.value <= pearson.ci_high
         assert result.scores["spearman"].value > 0.75 and result.scores["kendall"].value > 0.55
         assert result.scores["mae"].value < 0.08
-        assert result.ceiling_normalised["split_half"].value == pytest.approx(pearson.value / 0.9)
-        assert result.ceiling_normalised["binomial"].value == pytest.approx(pearson.value / 0.9)
+        headline = result.headline
+        assert headline.value > 0.8 and headline.ci_low <= headline.value <= headline.ci_high
+        assert headline.p_value < 0.05 and result.headline_basis.startswith("raw scores")
+        assert result.ceiling_normalised["split_half"].value == pytest.approx(headline.value / 0.9)
+        assert result.ceiling_normalised["binomial"].value == pytest.approx(headline.value / 0.9)
+        assert "split_half" in result.ceiling_flags  # above 1 (the given ceiling of 0.9 is too low)
         assert result.n_units == 72 and len(result.predictions) == 72
         assert result.n_folds == (4 if scheme == "lomo" else 5)
         assert set(result.fitted_params) >= {"slope_", "intercept_"}
@@ -131,7 +135,7 @@ def test_a_proxy_fed_noise_scores_near_zero(data):
     rs = []
     for seed in range(6):
         report = validate_metric(NoiseProxy(seed=seed), units, human, make_ceilings(), n_boot=0, progress=False)
-        rs += [m.scores["pearson"].value for m in report.modes]
+        rs += [m.headline.value for m in report.modes]
     assert abs(np.mean(rs)) < 0.3
 
 
@@ -201,13 +205,25 @@ def test_a_metric_missing_inputs_is_reported_as_skipped(data):
     assert offline.status == "skipped" and "offline" in offline.skip_reason
 
 
-def test_per_model_scores_are_undefined_with_fewer_than_three_models():
+def test_per_model_correlations_are_not_computed_from_fewer_than_eight_models():
     units, human, truth = make_data(models=("m1", "m2"), channels=4)
     report = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=20, progress=False)
     result = report.mode("natural")
-    assert result.scores["model_pearson"].value is None
-    assert any("at least 3" in note for note in result.notes)
+    assert result.per_model_correlation.pearson is None
+    assert result.per_model_correlation.text == "n/a (2 models)"
+    assert any("at least 8" in note for note in result.notes)
+    assert any("resamples units one by one" in note for note in result.notes)
     assert [m.model for m in result.per_model] == ["m1", "m2"]
+    table = comparison_table([report])
+    assert table["per_model_r"].tolist() == ["n/a (2 models)"] * 2 and "per_model_pearson" not in table
+
+
+def test_per_model_correlations_from_eight_models_have_a_ci():
+    units, human, truth = make_data(models=tuple(f"m{i}" for i in range(8)), layers=1, channels=5)
+    report = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=100, progress=False)
+    per_model = report.mode("natural").per_model_correlation
+    assert per_model.n_models == 8 and per_model.basis == "raw scores"
+    assert per_model.pearson.ci_low <= per_model.pearson.value <= per_model.pearson.ci_high
 
 
 def test_human_table_must_be_aligned_to_the_units(data):
@@ -238,9 +254,10 @@ def test_validate_metrics_and_the_comparison_table(data):
     assert table["status"].tolist() == ["ok"] * 4 + ["skipped"]
     signal = table[table["metric"] == "SignalProxy"]
     noise = table[table["metric"] == "NoiseProxy"]
-    assert (signal["pearson"].to_numpy() > noise["pearson"].to_numpy()).all()
-    for column in ("pearson_ci_low", "spearman", "kendall", "model_pearson", "mae", "calibration_error",
-                   "pearson_over_split_half_ceiling", "pearson_over_binomial_ceiling"):
+    assert (signal["headline"].to_numpy() > noise["headline"].to_numpy()).all()
+    for column in ("headline", "headline_ci_low", "headline_p", "pearson_ci_low", "spearman", "kendall",
+                   "per_model_r", "mae", "calibration_error", "headline_over_split_half_ceiling",
+                   "headline_over_binomial_ceiling"):
         assert column in table
     text = format_comparison(table)
     assert "SignalProxy" in text and "Skipped:" in text and "activation_maps" in text

@@ -45,7 +45,8 @@ def test_report_content(reports):
     assert reports[1].scheme.k == 3
     natural = report.mode("natural")
     assert natural.ceilings["split_half"].mean == 0.9
-    assert natural.frame().columns.tolist() == ["model", "layer", "channel", "mode", "human", "predicted", "fold"]
+    assert natural.frame().columns.tolist() == ["model", "layer", "channel", "mode", "human", "predicted", "fold",
+                                            "headline_score"]
     assert len(natural.per_model) == 3
     with pytest.raises(KeyError, match="modes"):
         report.mode("catch_trial")
@@ -64,7 +65,8 @@ def test_undefined_scores_are_written_as_null_and_read_back(tmp_path):
     report = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=10, progress=False)
     path = write_report(report, tmp_path)
     raw = json.loads(path.read_text())  # strict JSON: no NaN tokens
-    assert raw["modes"][0]["scores"]["model_pearson"]["value"] is None
+    assert raw["modes"][0]["per_model_correlation"]["pearson"] is None  # 2 models: not computed
+    assert raw["modes"][0]["headline"]["p_value"] is None or raw["modes"][0]["headline"]["p_value"] <= 1
     assert read_report(path) == report
 
 

@@ -87,7 +87,7 @@ def test_make_splits_dispatches_and_rejects_unknown_schemes():
 
 def test_leakage_check_catches_shared_unit_ids_and_indices():
     units = make_units(models=("a", "b"), layers=1, channels=2)  # unit i's modes are rows 2i and 2i+1
-    with pytest.raises(DataValidationError, match="unit ids"):
+    with pytest.raises(DataValidationError, match="both train and test"):
         check_no_leakage(units, np.array([0, 2, 3]), np.array([1]))  # same unit, other mode
     with pytest.raises(DataValidationError, match="indices"):
         check_no_leakage(units, np.array([0, 1]), np.array([1, 2]))

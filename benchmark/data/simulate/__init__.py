@@ -1,11 +1,14 @@
 """A planted-observer simulator that writes a dataset shaped like the IMI human-response release.
 
-Every unit (model, layer, channel) gets a clarity c in [0, 1] per mode and a visual concept (hue, stripe
-orientation and frequency, shape). Its true median-participant accuracy is
-t = accuracy_floor + (accuracy_ceiling - accuracy_floor) * c; a participant with ability offset a ~ N(0, sd)
-answers correctly with probability sigmoid(logit(t) + a). The stimulus images carry the clarity: reference
-images show the unit's concept with strength ~c, blended with a random distractor, so an image-similarity
-proxy can recover c from the pictures alone, while the queries always show the concept clearly.
+Every unit (model, layer, channel) gets a clarity c in [0, 1] per mode (with a per-model shift: 9 models whose
+natural means span about 0.10 in accuracy; natural about 0.1 above optimized, as in IMI), a visual concept (hue,
+stripe orientation and frequency, shape) and, per task, a query typicality q drawn around its natural clarity.
+A task's median-participant accuracy is t = floor + (ceiling - floor) * 0.4 c + 0.6 q; a participant with ability
+offset a ~ N(0, sd) answers correctly with probability sigmoid(logit(t) + a). The stimulus images carry both:
+reference images show the unit's concept with strength ~c, blended with a random distractor, and each task's
+queries show it with strength ~q, so a proxy that compares queries with references (MIS) can recover more of the
+truth than one that looks at the references alone (coherence). simulation/summary.json reports, per mode, the
+realised correlation of true and observed accuracy in the release, beside the analytic expectation.
 The concept is stored in simulation/truth.csv, so SimulatedActivationMaps can give each unit's activation map on
 any image (concept_activation_map: hue match x stripe-filter energy) for proxies that need activation maps.
 
@@ -39,12 +42,14 @@ from benchmark.data.simulate.images import (
     render_unit_images,
 )
 from benchmark.data.simulate.observer import (
+    SIMULATOR_VERSION,
     SimulatedRelease,
     expected_ceiling,
     population_accuracy,
+    realised_correlation,
     simulate_responses,
 )
-from benchmark.data.simulate.release import SimulatedActivationMaps, write_release
+from benchmark.data.simulate.release import SimulatedActivationMaps, simulation_origin, write_release
 
 __all__ = [
     "CATCH_MODE",
@@ -52,6 +57,7 @@ __all__ = [
     "CONCEPT_COLUMNS",
     "RELEASE_COLUMNS",
     "SIDES",
+    "SIMULATOR_VERSION",
     "TRUTH_COLUMNS",
     "SimulatedActivationMaps",
     "SimulatedRelease",
@@ -62,7 +68,9 @@ __all__ = [
     "concept_activation_maps",
     "expected_ceiling",
     "population_accuracy",
+    "realised_correlation",
     "render_unit_images",
     "simulate_responses",
+    "simulation_origin",
     "write_release",
 ]

@@ -58,7 +58,7 @@ class SimulationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     seed: int = Field(0, ge=0)
-    models: tuple[str, ...] = ("simnet_a", "simnet_b", "simnet_c")
+    models: tuple[str, ...] = tuple(f"simnet_{c}" for c in "abcdefghi")  # 9 models, like IMI
     layers_per_model: int = Field(3, ge=1, le=50)
     units_per_layer: int = Field(4, ge=1, le=1000)
     modes: tuple[str, ...] = ("natural", "optimized")

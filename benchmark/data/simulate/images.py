@@ -1,8 +1,8 @@
 """The simulated stimuli: each unit's visual concept, its rendered images, and its activation map on any image.
 
 Reference images show the unit's concept with strength ~clarity, blended with a random distractor, so an
-image-similarity proxy can recover the clarity from the pictures alone, while the queries always show the concept
-clearly. `concept_activation_map` gives a simulated unit's response (hue match x stripe-filter energy).
+image-similarity proxy can recover the clarity from the pictures alone; each task's queries show their side's
+concept as strongly as the task's planted query typicality (drawn around the unit's clarity), which humans see. `concept_activation_map` gives a simulated unit's response (hue match x stripe-filter energy).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from benchmark.data.simulate.observer import _sigmoid
 
 _BACKGROUND = 0.3
 _QUERY_STRENGTH = 0.85
+_QUERY_FLOOR = 0.1  # strength of the concept in a query of typicality 0
 _QUERY_NOISE = 0.08
 
 
@@ -160,11 +161,14 @@ def render_unit_images(
     n_references: int,
     image_size: int,
     rng: np.random.Generator,
+    query_typicality: np.ndarray | None = None,
 ) -> UnitImages:
     """Render one unit's natural exemplars (references + query per batch and side) and optimized references.
 
     `clarity` maps "natural" and "optimized" to the unit's clarity in [0, 1]; references show the concept with
     strength ~clarity blended with a random distractor (natural) or smooth colour noise (optimized).
+    `query_typicality` (n_batches, 2: max, min) in [0, 1] sets how strongly each task's queries show their side's
+    concept (default: a fixed, clear strength).
     """
     k, s = n_references, image_size
     slots = (n_batches, 2, k + 1)
@@ -175,7 +179,10 @@ def render_unit_images(
     c_nat = float(clarity["natural"])
     strength = np.concatenate([c_nat * _bin_strength(k), [_QUERY_STRENGTH]])
     noise_sd = np.concatenate([np.full(k, 0.05 + 0.1 * (1.0 - c_nat)), [_QUERY_NOISE]])
-    weight = np.broadcast_to(strength, slots).reshape(n, 1, 1, 1)
+    weight = np.broadcast_to(strength, slots).copy()
+    if query_typicality is not None:
+        weight[:, :, k] = _QUERY_FLOOR + (_QUERY_STRENGTH - _QUERY_FLOOR) * np.asarray(query_typicality, dtype=float)
+    weight = weight.reshape(n, 1, 1, 1)
     sd = np.broadcast_to(noise_sd, slots).reshape(n, 1, 1, 1)
     natural = weight * concept_images + (1 - weight) * distractors + sd * rng.standard_normal(concept_images.shape)
 
@@ -208,6 +215,7 @@ def _unit_images(units: pd.DataFrame, config: SimulationConfig) -> Iterator[tupl
             n_references=config.n_references,
             image_size=config.image_size,
             rng=rng,
+            query_typicality=np.asarray(unit["query_typicality"], dtype=float),
         )
 
 

@@ -27,11 +27,20 @@ from benchmark.data.simulate.config import (
     SimulationConfig,
 )
 
-# Clarity distributions (Beta shape parameters) per mode; natural exemplars are a bit clearer on average,
-# as in Borowski et al. (2021) and the IMI paper. The two modes of a unit share a latent (Gaussian copula).
-_CLARITY_BETA: dict[str, tuple[float, float]] = {"natural": (2.0, 1.5), "optimized": (1.5, 1.6)}
+# Clarity distributions (Beta shape parameters) per mode; natural exemplars are clearer on average (mean true
+# accuracy about 0.8 vs 0.7, as in Borowski et al. 2021 and the IMI paper). The two modes of a unit share a
+# latent (Gaussian copula).
+_CLARITY_BETA: dict[str, tuple[float, float]] = {"natural": (3.0, 1.1), "optimized": (1.2, 2.4)}
 _CLARITY_MODE_CORRELATION = 0.6
-_MODEL_EFFECT_RANGE = 0.6  # latent shift between the least and the most interpretable model
+# Latent shift between the least and the most interpretable model: natural model means of true accuracy then
+# span about 0.10, as in IMI.
+_MODEL_EFFECT_RANGE = 0.8
+# A unit's queries are typical of their side to a degree that partly follows its natural clarity and partly varies
+# on its own (what the query images show beyond the references), with per-task jitter; a task's median accuracy
+# mixes the references' clarity and its queries' typicality.
+_QUERY_TYPICALITY_SD = 0.15
+_QUERY_WEIGHT = 0.6
+SIMULATOR_VERSION = "2"
 _GAUSS_HERMITE_NODES = 40
 _RT_MIN_MS = 1500.0  # answers are enabled after 1.5 s
 
@@ -75,13 +84,17 @@ def _plan_units(config: SimulationConfig) -> pd.DataFrame:
     units = pd.DataFrame(rows)
     n = len(units)
     shifts = rng.permutation(np.linspace(-0.5, 0.5, len(config.models)) * _MODEL_EFFECT_RANGE)
-    shared = rng.standard_normal(n) + units["model"].map(dict(zip(config.models, shifts))).to_numpy()
+    shift = units["model"].map(dict(zip(config.models, shifts))).to_numpy()
+    shared = rng.standard_normal(n)
     rho = _CLARITY_MODE_CORRELATION
-    latent_sd = math.sqrt(1 + rho**2 * float(np.var(shifts)))
+    latent_sd = math.sqrt(1 + float(np.var(shifts)))
     for mode in MODES:  # both modes always: optimized queries are natural images
-        latent = (rho * shared + math.sqrt(1 - rho**2) * rng.standard_normal(n)) / latent_sd
+        latent = (rho * shared + math.sqrt(1 - rho**2) * rng.standard_normal(n) + shift) / latent_sd
         a, b = _CLARITY_BETA[mode]
         units[f"clarity_{mode}"] = stats.beta.ppf(stats.norm.cdf(latent), a, b)
+    unit_typicality = 0.4 * units["clarity_natural"].to_numpy() + 0.6 * rng.random(n)
+    typicality = unit_typicality[:, None, None] + _QUERY_TYPICALITY_SD * rng.standard_normal((n, config.n_batches, 2))
+    units["query_typicality"] = list(np.clip(typicality, 0.02, 1.0))  # (n_batches, 2: max, min) per unit
     units["hue"] = rng.random(n)
     units["orientation"] = rng.random(n) * math.pi
     units["frequency"] = rng.uniform(1.5, 4.5, n)
@@ -90,7 +103,7 @@ def _plan_units(config: SimulationConfig) -> pd.DataFrame:
     return units
 
 
-def _truth_table(units: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+def _truth_table(units: pd.DataFrame, config: SimulationConfig) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per unit and mode, in unit order; `_median_accuracy` (t) is kept for the trial simulation."""
     n_modes = len(config.modes)
     rows = units.loc[units.index.repeat(n_modes)].reset_index(drop=True)
@@ -98,15 +111,18 @@ def _truth_table(units: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
     clarity = np.choose(
         np.tile(np.arange(n_modes), len(units)), [rows[f"clarity_{m}"].to_numpy() for m in config.modes]
     )
-    median = config.accuracy_floor + (config.accuracy_ceiling - config.accuracy_floor) * clarity
-    return pd.DataFrame(
+    typicality = np.stack(list(rows["query_typicality"])).mean(axis=2)  # (rows, n_batches)
+    mixed = (1 - _QUERY_WEIGHT) * clarity[:, None] + _QUERY_WEIGHT * typicality
+    batch_median = config.accuracy_floor + (config.accuracy_ceiling - config.accuracy_floor) * mixed
+    median = batch_median.mean(axis=1)
+    table = pd.DataFrame(
         {
             "model": pd.array(rows["model"], dtype="string"),
             "layer": pd.array(rows["layer"], dtype="string"),
             "channel": rows["channel"].astype("int64"),
             "mode": pd.array(modes, dtype="string"),
             "clarity": clarity,
-            "true_accuracy": population_accuracy(median, config.participant_sd),
+            "true_accuracy": population_accuracy(batch_median, config.participant_sd).mean(axis=1),
             "n_main_trials": np.full(len(rows), config.responses_per_unit, dtype="int64"),
             "hue": rows["hue"].to_numpy(dtype=float),
             "orientation": rows["orientation"].to_numpy(dtype=float),
@@ -115,6 +131,7 @@ def _truth_table(units: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
             "_median_accuracy": median,
         }
     )
+    return table, batch_median  # batch_median (rows, n_batches): each task's median-participant accuracy
 
 
 # ---------------------------------------------------------------------------------------------------- trials
@@ -169,6 +186,7 @@ def _participation_rows(
     hit: _Hit,
     passed: bool,
     truth: pd.DataFrame,
+    batch_median: np.ndarray,
     config: SimulationConfig,
     rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
@@ -176,7 +194,7 @@ def _participation_rows(
     n_main, n_catch, n_demo = len(hit.unit_rows), config.catch_per_participant, config.demo_per_participant
     if passed:
         ability = rng.normal(0.0, config.participant_sd)
-        median = truth["_median_accuracy"].to_numpy()[hit.unit_rows]
+        median = batch_median[hit.unit_rows, hit.batches]
         p_main = _sigmoid(_logit(median) + ability)
         p_catch, p_demo = 0.97, 1.0
     else:
@@ -230,7 +248,7 @@ def _participation_rows(
     }
 
 
-def _simulate_trials(truth: pd.DataFrame, config: SimulationConfig) -> pd.DataFrame:
+def _simulate_trials(truth: pd.DataFrame, batch_median: np.ndarray, config: SimulationConfig) -> pd.DataFrame:
     rng = np.random.default_rng([config.seed, _RNG_TRIALS])
     hits = _plan_hits(truth, config, rng)
     n_failed = int(round(config.failed_participant_fraction * len(hits)))
@@ -239,7 +257,7 @@ def _simulate_trials(truth: pd.DataFrame, config: SimulationConfig) -> pd.DataFr
     parts = []
     for number, index in enumerate(rng.permutation(len(participations)), start=1):
         hit_index, passed = participations[index]
-        rows = _participation_rows(hits[hit_index], passed, truth, config, rng)
+        rows = _participation_rows(hits[hit_index], passed, truth, batch_median, config, rng)
         rows["participant_id"] = np.full(len(rows["model"]), f"P{number:04d}")
         rows["task_id"] = np.full(len(rows["model"]), f"task_{number:04d}")
         parts.append(rows)
@@ -282,8 +300,8 @@ def _nullable_int(values: np.ndarray, empty: np.ndarray) -> pd.arrays.IntegerArr
 
 def _simulate(config: SimulationConfig) -> tuple[pd.DataFrame, SimulatedRelease]:
     units = _plan_units(config)
-    truth = _truth_table(units, config)
-    responses = _simulate_trials(truth, config)
+    truth, batch_median = _truth_table(units, config)
+    responses = _simulate_trials(truth, batch_median, config)
     return units, SimulatedRelease(responses=responses, truth=truth[list(TRUTH_COLUMNS)].copy())
 
 
@@ -314,3 +332,23 @@ def expected_ceiling(truth: pd.DataFrame, mode: str) -> float:
         return float("nan")
     noise = float(np.mean(t * (1.0 - t) / n))
     return math.sqrt(signal / (signal + noise))
+
+
+def realised_correlation(responses: pd.DataFrame, truth: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per mode: the realised Pearson r of true and observed per-unit accuracy (passed participants' main trials),
+    the analytic expectation (`expected_ceiling`), and the range of per-model mean true accuracy."""
+    main = responses[responses["passed_checks"] & ~responses["catch_trial"] & ~responses["is_demo"]]
+    observed = main.groupby(["model", "layer", "channel", "mode"], observed=True)["correct"].mean()
+    result: dict[str, dict[str, float]] = {}
+    for mode in sorted(truth["mode"].unique()):
+        rows = truth[truth["mode"] == mode]
+        keys = list(zip(rows["model"], rows["layer"], rows["channel"], rows["mode"]))
+        seen = observed.reindex(pd.MultiIndex.from_tuples(keys)).to_numpy(dtype=float)
+        t = rows["true_accuracy"].to_numpy(dtype=float)
+        ok = np.isfinite(seen)
+        r = float(np.corrcoef(t[ok], seen[ok])[0, 1]) if ok.sum() >= 3 and np.ptp(t[ok]) > 0 else float("nan")
+        means = rows.groupby("model")["true_accuracy"].mean()
+        result[str(mode)] = {"realised_r": r, "expected_r": expected_ceiling(truth, mode),
+                             "model_mean_range": float(means.max() - means.min()),
+                             "mean_true_accuracy": float(t.mean())}
+    return result

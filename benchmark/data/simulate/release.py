@@ -17,9 +17,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from benchmark.api.errors import DataValidationError
+from benchmark.api.types import HumanDataOrigin
 from benchmark.data.simulate.config import CONCEPT_COLUMNS, SIDES, SimulationConfig
 from benchmark.data.simulate.images import UnitConcept, UnitImages, _unit_images, concept_activation_maps
-from benchmark.data.simulate.observer import _simulate
+from benchmark.data.simulate.observer import SIMULATOR_VERSION, _simulate, realised_correlation
 
 # ---------------------------------------------------------------------------------------------------- writing
 
@@ -96,7 +97,37 @@ def write_release(
     _atomic_write_csv(responses, root / "human_responses" / "responses_all.csv")
     _atomic_write_csv(release.truth, root / "simulation" / "truth.csv")
     _atomic_write_text(root / "simulation" / "config.json", config.model_dump_json(indent=2))
+    summary = {"simulator": "imi-bench planted observer", "version": SIMULATOR_VERSION, "seed": config.seed,
+               "modes": realised_correlation(responses, release.truth)}
+    _atomic_write_text(root / SIMULATION_SUMMARY, json.dumps(summary, indent=1))
     return root
+
+
+SIMULATION_SUMMARY = Path("simulation") / "summary.json"
+
+
+def simulation_origin(release_root: str | Path, source: str | None = None) -> HumanDataOrigin | None:
+    """HumanDataOrigin "simulated" (seed, simulator version) for a release written by write_release; None otherwise.
+
+    The simulator's marker is simulation/config.json (every release it writes has one).
+    """
+    root = Path(release_root)
+    config_file = root / "simulation" / "config.json"
+    if not config_file.is_file():
+        return None
+    try:
+        seed = json.loads(config_file.read_text(encoding="utf-8")).get("seed")
+    except (json.JSONDecodeError, OSError, AttributeError):
+        seed = None
+    version = SIMULATOR_VERSION
+    summary_file = root / SIMULATION_SUMMARY
+    if summary_file.is_file():
+        try:
+            version = str(json.loads(summary_file.read_text(encoding="utf-8")).get("version", version))
+        except (json.JSONDecodeError, OSError, AttributeError):
+            pass
+    return HumanDataOrigin(kind="simulated", source=str(source or root), revision=None,
+                           simulator={"seed": seed if isinstance(seed, int) else None, "version": version})
 
 
 # ---------------------------------------------------------------------------------------------------- reading

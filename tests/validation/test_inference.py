@@ -1,0 +1,170 @@
+"""The held-out inference: an unbiased headline under shuffled labels, cluster-bootstrap CIs with nominal coverage,
+paired comparisons, per-model r only from 8+ models, the ceiling ratio and its flag, hard-variant folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.api.errors import ConfigError, DataValidationError
+from benchmark.proxies.base import ProxyUnit, make_proxy
+from benchmark.validation import inference as inf
+from benchmark.validation.compare import compare_reports
+from benchmark.validation.crossval import _cross_validate, _fresh_clone
+from benchmark.validation.harness import headline_scores, validate_metric
+from benchmark.validation.splits import base_model, check_no_leakage, grouped_kfold, leave_one_model_out
+from tests.validation.test_harness import NoiseProxy, SignalProxy, make_ceilings, make_data
+
+
+def _clustered(rng: np.random.Generator, n_models: int = 9, per_model: int = 12, rho: float = 0.0,
+               model_sd: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """y and p with model effects in both (shared clustering) and within-model correlation rho."""
+    models = np.repeat(np.arange(n_models), per_model)
+    effect_y = rng.normal(0, model_sd, n_models)[models]
+    effect_p = rng.normal(0, model_sd, n_models)[models]
+    z = rng.standard_normal(len(models))
+    y = effect_y + z
+    p = effect_p + rho * z + np.sqrt(1 - rho**2) * rng.standard_normal(len(models))
+    return y, p, models
+
+
+def test_fold_mean_r_is_the_size_weighted_mean_of_per_fold_correlations():
+    rng = np.random.default_rng(0)
+    y, p, models = _clustered(rng, rho=0.5)
+    expected = np.mean([np.corrcoef(y[models == m], p[models == m])[0, 1] for m in range(9)])
+    assert inf.headline_r(y, p, models) == pytest.approx(expected)
+    # model effects (fold offsets) do not move it
+    assert inf.headline_r(y + 3 * models, p - 2 * models, models) == pytest.approx(expected)
+
+
+def test_cluster_bootstrap_ci_covers_zero_at_about_the_nominal_rate_under_the_null():
+    rng = np.random.default_rng(1)
+    covered, values = [], []
+    for run in range(150):
+        y, p, models = _clustered(rng)
+        design = inf.Design.make(models, models)
+        interval, _ = inf.headline_interval(y, p, design, n_boot=200, seed=run)
+        values.append(interval.value)
+        covered.append(interval.ci_low <= 0 <= interval.ci_high)
+    assert abs(np.mean(values)) < 0.03
+    assert 0.9 <= np.mean(covered) <= 0.99
+
+
+def test_headline_of_a_calibrated_proxy_is_unbiased_under_shuffled_labels():
+    """Held-out calibrations flip sign from fold to fold under the null; the headline must not inherit a bias."""
+    units, human, _ = make_data(models=tuple(f"m{i}" for i in range(6)), layers=2, channels=4)
+    natural = [i for i, u in enumerate(units) if u.mode == "natural"]
+    units = [units[i] for i in natural]
+    y0 = human["accuracy"].to_numpy()[natural]
+    splits = leave_one_model_out(units)
+    rng = np.random.default_rng(2)
+    headlines, pooled = [], []
+    for seed in range(60):
+        y = rng.permutation(y0)
+        metric = NoiseProxy(seed=seed)
+        predicted, folds = _cross_validate(metric, units, y, splits, progress=False, desc="")
+        headlines.append(inf.headline_r(y, headline_scores(metric, units, predicted), folds))
+        pooled.append(np.corrcoef(y, predicted)[0, 1])
+    assert abs(np.mean(headlines)) < 0.05
+    assert np.mean(pooled) < np.mean(headlines) - 0.03  # the pooled held-out r is biased negative
+
+
+def test_paired_difference_finds_the_better_proxy_and_is_zero_for_itself():
+    rng = np.random.default_rng(3)
+    y, p_good, models = _clustered(rng, rho=0.7)
+    p_bad = rng.standard_normal(len(y))
+    design = inf.Design.make(models, models)
+    paired = inf.paired_difference(y, p_good, p_bad, design, n_boot=300)
+    assert paired.difference.value == pytest.approx(paired.value_a - paired.value_b)
+    assert paired.difference.ci_low > 0 and paired.difference.p_value < 0.01
+    same = inf.paired_difference(y, p_good, p_good, design, n_boot=50)
+    assert same.difference.value == 0 and same.difference.ci_low == same.difference.ci_high == 0
+
+
+def test_compare_reports_pairs_two_validated_proxies_on_the_same_units():
+    units, human, truth = make_data(models=tuple(f"m{i}" for i in range(5)), layers=2, channels=4)
+    signal = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=100, progress=False)
+    noise = validate_metric(NoiseProxy(), units, human, make_ceilings(), n_boot=100, progress=False)
+    comparison = compare_reports(signal, noise, mode="natural", n_boot=200)
+    assert comparison.metric_a == "SignalProxy" and comparison.n_units == 40 and comparison.n_clusters == 5
+    assert comparison.difference == pytest.approx(signal.mode("natural").headline.value
+                                                  - noise.mode("natural").headline.value)
+    assert comparison.ci_low > 0 and comparison.p_value < 0.05
+    other_units, other_human, _ = make_data(models=("m1", "m2", "m3"), layers=1, channels=3)
+    other = validate_metric(NoiseProxy(), other_units, other_human, make_ceilings(), n_boot=10, progress=False)
+    with pytest.raises(DataValidationError, match="different units"):
+        compare_reports(signal, other, mode="natural")
+
+
+def test_per_model_correlation_needs_eight_models():
+    rng = np.random.default_rng(4)
+    y, p, models = _clustered(rng, n_models=7, rho=0.5)
+    few = inf.model_correlation(y, p, models.astype(str), models.astype(str), n_boot=50)
+    assert few.pearson is None and few.text == "n/a (7 models)" and "at least 8" in few.reason
+    y, p, models = _clustered(rng, n_models=9, rho=0.5)
+    enough = inf.model_correlation(y, p, models.astype(str), models.astype(str), n_boot=200)
+    assert enough.n_models == 9 and enough.pearson.ci_low <= enough.pearson.value <= enough.pearson.ci_high
+
+
+def test_hard_variants_count_as_their_base_models_units():
+    assert base_model("resnet50_hard85") == "resnet50" and base_model("resnet50_hard95") == "resnet50"
+    assert base_model("resnet50") == "resnet50" and base_model("x", {"x": "y"}) == "y"
+    units = [ProxyUnit(m, "l", c, "natural", ()) for m in ("a", "a_hard85", "a_hard95", "b", "b_hard95", "c")
+             for c in range(4)]
+    folds = leave_one_model_out(units)
+    assert len(folds) == 3
+    for train, test in folds:
+        assert len({base_model(units[i].model) for i in test}) == 1
+        check_no_leakage(units, train, test)
+    for train, test in grouped_kfold(units, k=3, seed=0):
+        keys = lambda idx: {(base_model(units[i].model), units[i].channel) for i in idx}
+        assert keys(train).isdisjoint(keys(test))
+    with pytest.raises(DataValidationError, match="hard variants"):
+        check_no_leakage(units, np.array([0]), np.array([4]))  # a/l/0 and a_hard85/l/0 split apart
+
+
+def test_ceiling_ratio_propagates_uncertainty_and_flags_values_above_one():
+    rng = np.random.default_rng(5)
+    n_models, per_model, n_resp = 9, 12, 30
+    models = np.repeat(np.arange(n_models), per_model)
+    truth = rng.uniform(0.55, 0.95, len(models))
+    responses = rng.random((n_resp, len(models))) < truth
+    y = responses.mean(axis=0)
+    splits = [rng.permutation(n_resp) for _ in range(20)]
+    halves = inf.SplitHalves(np.array([responses[s[:15]].mean(0) for s in splits]),
+                             np.array([responses[s[15:]].mean(0) for s in splits]))
+    design = inf.Design.make(models, models)
+    ratio = inf.ceiling_ratio(y, truth, halves, design, n_boot=200)
+    assert 0.5 < ratio.ceiling < 1 and 0.8 < ratio.ratio.value < 1.25
+    assert ratio.ratio.ci_low < ratio.ratio.value < ratio.ratio.ci_high
+    assert (ratio.flag is None) == (ratio.ratio.value <= 1)
+    above = inf.Interval(1.05, 0.9, 1.2, 0.05, 0.1, 9)
+    assert "within noise" in inf.ceiling_flag(above)
+    assert "beyond noise" in inf.ceiling_flag(inf.Interval(1.3, 1.1, 1.5, 0.05, 0.1, 9))
+    assert inf.ceiling_flag(inf.Interval(0.8, 0.7, 0.9, 0.05, 0.1, 9)) is None
+
+
+def test_resampling_settings_are_checked():
+    with pytest.raises(ConfigError, match="n_boot"):
+        inf.check_resampling(1, 0.95)
+    with pytest.raises(ConfigError, match="confidence"):
+        inf.check_resampling(100, 1.5)
+    with pytest.raises(ConfigError, match="n_permutations"):
+        inf.permutation_p_value(0.1, lambda y: 0.0, np.zeros(5), n_permutations=0)
+
+
+def test_permutation_p_value_is_small_for_signal_and_uniformish_for_noise():
+    units, human, truth = make_data(models=tuple(f"m{i}" for i in range(4)), layers=1, channels=6)
+    signal = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=50, n_permutations=40,
+                             progress=False)
+    result = signal.mode("natural")
+    assert result.headline.p_value == pytest.approx(1 / 41) and "permutation" in result.p_value_method
+    noise = validate_metric(NoiseProxy(), units, human, make_ceilings(), n_boot=50, n_permutations=40,
+                            progress=False)
+    assert noise.mode("natural").headline.p_value > 0.05
+
+
+def test_the_learned_proxy_shares_one_embedding_cache_across_folds():
+    learned = make_proxy("learned")
+    clone = _fresh_clone(learned)
+    assert clone is not learned and clone.embedding_cache is learned.embedding_cache
