@@ -195,9 +195,13 @@ def _plot_training(results: dict[str, ResultFile], config: DemoConfig, out: Path
     return _save(fig, out)
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def describe(result: DemoResult) -> str:
     """The demo's report as text."""
-    pearson = result.proxy.validation.get("pearson", {})
+    headline = result.proxy.validation.get("headline", {})
     human = result.proxy.human_data
     who = human.label if human is not None else "simulated humans"
     scores = {label: read_result(path) for label, path in result.results.items()}
@@ -210,8 +214,8 @@ def describe(result: DemoResult) -> str:
         format_summary(result.summary),
         "",
         f"== Proxy: {result.proxy.name}, fitted on the natural units: {result.proxy.fitted_params} ==",
-        (f"held-out (leave one model out) per-unit Pearson r with {who}: {pearson.get('value', float('nan')):.3f} "
-         f"[{pearson.get('ci_low', float('nan')):.3f}, {pearson.get('ci_high', float('nan')):.3f}]"),
+        (f"held-out (leave one model out) headline r (fold-mean Pearson) with {who}: "
+         f"{_number(headline.get('value'))} [{_number(headline.get('ci_low'))}, {_number(headline.get('ci_high'))}]"),
         "",
         (f"== Toy model: {DEMO_ARCH} trained {result.config.epochs} epochs on {result.config.n_train} rendered "
          f"shapes (seed {result.config.seed}); held-out colour accuracy {final.test_accuracy:.1%} =="),
