@@ -15,6 +15,7 @@ import contextlib
 import inspect
 import logging
 import shutil
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -261,23 +262,86 @@ def annotate_result(path: Path, spec: SubmissionSpec, *, entry_id: str, key: str
     return write_result(result.model_copy(update={"submission": submission}), path)
 
 
-@contextlib.contextmanager
-def capture_output(log: TextIO, level: int = logging.INFO) -> Iterator[None]:
-    """Send logging records, stdout and stderr of this process to `log` while the block runs."""
-    handler = logging.StreamHandler(log)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(level)
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(min(old_level, level))
-    try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+class _ThreadRoutedStream:
+    """Stands in for sys.stdout/sys.stderr while workers capture output: each thread's writes go to its own log
+    (when it captures), everything else to the stream that was there before."""
+
+    def __init__(self, fallback: TextIO, targets: threading.local) -> None:
+        self.fallback = fallback
+        self.targets = targets
+
+    def current(self) -> TextIO:
+        """The stream the calling thread writes to."""
+        return getattr(self.targets, "log", None) or self.fallback
+
+    def write(self, text: str) -> int:
+        return self.current().write(text)
+
+    def flush(self) -> None:
+        self.current().flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current(), name)
+
+
+class _OutputRouter:
+    """Process-wide routing of stdout, stderr and log records to the log of the thread that runs an entry.
+
+    sys.stdout/sys.stderr and the root logger are shared by all threads: swapping them per thread (as
+    contextlib.redirect_stdout does) lets concurrent workers restore them out of order, so one worker's output
+    lands in another entry's log, or in a log already closed (an entry FAILED with "I/O operation on closed
+    file"). Instead, thread-routing streams are installed while any thread captures and removed after the last."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.targets = threading.local()
+        self.saved: tuple[TextIO, TextIO, int] | None = None
+
+    @contextlib.contextmanager
+    def capture(self, log: TextIO, level: int) -> Iterator[None]:
+        """Route this thread's output and log records to `log` while the block runs."""
+        me = threading.get_ident()
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(level)
+        handler.addFilter(lambda record: record.thread == me)  # other workers' records go to their own logs
+        root = logging.getLogger()
+        with self.lock:
+            if self.users == 0:
+                self.saved = (sys.stdout, sys.stderr, root.level)
+                sys.stdout = _ThreadRoutedStream(sys.stdout, self.targets)  # type: ignore[assignment]
+                sys.stderr = _ThreadRoutedStream(sys.stderr, self.targets)  # type: ignore[assignment]
+            self.users += 1
+            root.setLevel(min(root.level, level))
+            root.addHandler(handler)
+        self.targets.log = log
+        try:
             yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        log.flush()
+        finally:
+            self.targets.log = None
+            with self.lock:
+                root.removeHandler(handler)
+                self.users -= 1
+                if self.users == 0 and self.saved is not None:
+                    stdout, stderr, old_level = self.saved
+                    # Put back only our own streams: someone who replaced them meanwhile keeps theirs.
+                    if isinstance(sys.stdout, _ThreadRoutedStream):
+                        sys.stdout = stdout
+                    if isinstance(sys.stderr, _ThreadRoutedStream):
+                        sys.stderr = stderr
+                    root.setLevel(old_level)
+                    self.saved = None
+            log.flush()
+
+
+_OUTPUT_ROUTER = _OutputRouter()
+
+
+def capture_output(log: TextIO, level: int = logging.INFO) -> contextlib.AbstractContextManager[None]:
+    """Send this thread's logging records, stdout and stderr to `log` while the block runs (safe with several
+    worker threads in one process: each captures only its own output)."""
+    return _OUTPUT_ROUTER.capture(log, level)
 
 
 def check_worker_args(heartbeat_s: float, poll_s: float, max_jobs: int | None, stale_after_s: float | None) -> None:

@@ -5,7 +5,9 @@ test_worker.py.)"""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +20,7 @@ from benchmark.api.errors import ConfigError
 from benchmark.results.io import read_result
 from benchmark.submissions.queue import ClaimLostError, State, SubmissionQueue
 from benchmark.submissions.spec import SubmissionSpec, load_submission
-from benchmark.submissions.worker import run_worker
+from benchmark.submissions.worker import capture_output, run_worker
 from tests.submissions import fake_score, make_spec
 
 BASE = {"model": "timm:resnet18", "pretrained": False, "submitter": "eve"}
@@ -159,13 +161,55 @@ def test_result_files_are_never_duplicated_under_concurrent_workers(tmp_path):
     threads = [threading.Thread(target=run_worker, args=(queue,), kwargs={
         "results_dir": tmp_path / "r", "max_jobs": 4, "score_fn": fake_score, "proxy": "p.json", "poll_s": 0.01})
         for _ in range(3)]
+    streams = (sys.stdout, sys.stderr)
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert {e.id for e in queue.entries(State.FINISHED)} == ids
+    assert not any(thread.is_alive() for thread in threads)
+    assert {e.id: e.state for e in queue.entries()} == dict.fromkeys(ids, State.FINISHED)
     assert sorted(p.name for p in (tmp_path / "r").glob("*.json")) == sorted(f"{i}.json" for i in ids)
     assert not list((tmp_path / "r").glob(".*.staging"))
+    assert (sys.stdout, sys.stderr) == streams  # no worker left the process writing into a (closed) entry log
+    for entry in queue.entries():  # each log holds its own run's output, none of another worker's
+        scored = re.findall(r"scoring (timm:resnet\d+)", queue.log_path(entry.id).read_text())
+        assert scored == [entry.spec.model]
+
+
+def test_concurrent_output_captures_ending_out_of_order_keep_each_threads_output_in_its_own_log(tmp_path):
+    """Two workers' captures overlapping, the first ending first: the second's output must still reach its own
+    log (process-wide redirection left it writing into the first's closed log) and the streams come back."""
+    streams = (sys.stdout, sys.stderr)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    errors = []
+
+    def worker(name, entered, wait_for, exited=None):
+        try:
+            with (tmp_path / f"{name}.log").open("a") as log, capture_output(log):
+                entered.set()
+                assert wait_for.wait(30)
+                print(f"{name} on stdout")
+                print(f"{name} on stderr", file=sys.stderr)
+                logging.getLogger("benchmark.test").warning("%s logged", name)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+        finally:
+            if exited is not None:
+                exited.set()
+
+    a = threading.Thread(target=worker, args=("a", a_in, b_in, a_out))
+    b = threading.Thread(target=worker, args=("b", b_in, a_out))
+    a.start()
+    assert a_in.wait(30)
+    b.start()
+    a.join(30)
+    b.join(30)
+    assert errors == []
+    for name, other in (("a", "b"), ("b", "a")):
+        text = (tmp_path / f"{name}.log").read_text()
+        assert f"{name} on stdout" in text and f"{name} on stderr" in text and f"{name} logged" in text
+        assert f"{other} on" not in text and f"{other} logged" not in text
+    assert (sys.stdout, sys.stderr) == streams
 
 
 def test_real_scoring_run_by_the_worker_leaves_only_its_result_and_work_folder(tmp_path, fitted_proxy):
