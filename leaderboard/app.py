@@ -27,7 +27,7 @@ from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
 from leaderboard.figures import compare_figure, layer_profiles_figure, save_figure
 from leaderboard.html_table import legend_html, table_html
 from leaderboard.humans import HumanTable, load_human_table
-from leaderboard.loading import LoadedResult, ResultSet, ResultStore
+from leaderboard.loading import LoadedResult, ResultSet, ResultStore, is_hub_source
 from leaderboard.proxy_board import ProxyBoard, load_board
 from leaderboard.queue_view import queue_keys, queue_signature, queue_table
 from leaderboard.submit import (
@@ -125,8 +125,13 @@ def _model_choices(snap: Snapshot) -> list[tuple[str, str]]:
     return [(f"{row['model']} · {row['submission id']}", row["key"]) for _, row in snap.table.iterrows()]
 
 
+def _public_source_name(source: str) -> str:
+    """A results source as the public may see it: a Hub id as is, a server folder by its last part only."""
+    return source if is_hub_source(source) else (Path(source).name or "results")
+
+
 def _status(snap: Snapshot) -> str:
-    return (f"Results from {code_span(snap.results.source)}: **{len(snap.table)}** model(s) in "
+    return (f"Results from {code_span(_public_source_name(snap.results.source))}: **{len(snap.table)}** model(s) in "
             f"{len(snap.groups)} comparability group(s), read at {snap.read_at}.")
 
 

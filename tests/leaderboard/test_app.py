@@ -105,3 +105,10 @@ def test_imibench_leaderboard_serves_the_page(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_status_line_never_shows_the_server_results_path():
+    from leaderboard.app import _public_source_name
+
+    assert _public_source_name("/srv/private/imibench/results") == "results"
+    assert _public_source_name("hf:owner/leaderboard-results@main") == "hf:owner/leaderboard-results@main"
