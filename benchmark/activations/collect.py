@@ -122,29 +122,20 @@ def collect_extremes(
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"k={k!r} must be a positive integer (the number of images kept per side and unit).")
     autocast_dtype = _resolve_dtype(dtype, device)
-    modules = _resolve_modules(model, layers)
+    _resolve_modules(model, layers)  # a wrong layer name fails before any checkpoint is read
     fingerprint = _fingerprint(model, layers, k, autocast_dtype, device, reducer, checkpoint)
     run = _Run(list(layers), k, device, fingerprint, checkpoint)
     recorder = _Recorder(dict(layers), reducer)
-    modes = {module: module.training for module in model.modules()}
-    model.eval().to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    handles = [module.register_forward_hook(recorder.hook(name)) for name, module in modules.items()]
-    try:
-        with torch.inference_mode():
-            for images, ids in _progress(_open_stream(loader, run.consumed), progress):
-                outputs = recorder.forward(model, _to_device(images, device, channels_last), autocast_dtype, early_stop)
-                run.apply(outputs, ids)
-        run.save(complete=True)
-    except BaseException:
-        run.save_after_interruption()
-        raise
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes.items():
-            module.training = training
+    with _hooked(model, layers, recorder, device, channels_last):
+        try:
+            with torch.inference_mode():
+                for images, ids in _progress(_open_stream(loader, run.consumed), progress):
+                    images = _to_device(images, device, channels_last)
+                    run.apply(recorder.forward(model, images, autocast_dtype, early_stop), ids)
+            run.save(complete=True)
+        except BaseException:
+            run.save_after_interruption()
+            raise
     if run.sets is None:  # no image at all
         return {name: ExtremeSets(len(sel.channels or ()), k, device=device) for name, sel in layers.items()}
     return run.per_layer()
@@ -169,15 +160,9 @@ def stream_unit_values(
     """
     device = torch.device(device)
     autocast_dtype = _resolve_dtype(dtype, device)
-    modules = _resolve_modules(model, layers)
     recorder = _Recorder(dict(layers), reducer)
-    modes = {module: module.training for module in model.modules()}
-    model.eval().to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    handles = [module.register_forward_hook(recorder.hook(name)) for name, module in modules.items()]
     names = list(layers)
-    try:
+    with _hooked(model, layers, recorder, device, channels_last):
         for images, ids in batches:
             with torch.inference_mode():
                 outputs = recorder.forward(model, _to_device(images, device, channels_last), autocast_dtype, early_stop)
@@ -185,11 +170,6 @@ def stream_unit_values(
             if ids.device.type == "cpu":
                 check_ids(ids)
             yield values, ids.to(device), {name: int(outputs[name].shape[1]) for name in names}
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes.items():
-            module.training = training
 
 
 def collect_extremes_shared(
@@ -209,29 +189,37 @@ def collect_extremes_shared(
     """
     device = torch.device(device)
     autocast_dtype = _resolve_dtype(dtype, device)
-    recorders, handles, runs = [], [], []
-    modes = {module: module.training for model, _ in jobs for module in model.modules()}
-    for model, layers in jobs:
-        recorder = _Recorder(dict(layers), reduce_to_units)
-        modules = _resolve_modules(model, layers)
-        model.eval().to(device)
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
-        handles += [module.register_forward_hook(recorder.hook(name)) for name, module in modules.items()]
-        recorders.append(recorder)
-        runs.append(_Run(list(layers), k, device, {}, None))
-    try:
+    recorders = [_Recorder(dict(layers), reduce_to_units) for _, layers in jobs]
+    runs = [_Run(list(layers), k, device, {}, None) for _, layers in jobs]
+    with contextlib.ExitStack() as stack:
+        for (model, layers), recorder in zip(jobs, recorders, strict=True):
+            stack.enter_context(_hooked(model, layers, recorder, device, channels_last))
         with torch.inference_mode():
             for images, ids in _progress(loader, progress):
                 images = _to_device(images, device, channels_last)
                 for (model, _), recorder, run in zip(jobs, recorders, runs, strict=True):
                     run.apply(recorder.forward(model, images, autocast_dtype, True), ids)
+    return [run.per_layer() for run in runs]
+
+
+@contextlib.contextmanager
+def _hooked(model: nn.Module, layers: Mapping[str, LayerSelection], recorder: _Recorder, device: torch.device,
+            channels_last: bool) -> Iterator[None]:
+    """`model` in eval mode on `device` with `recorder`'s hooks on the layers; on exit the hooks are removed and
+    every module's train/eval mode is restored."""
+    modules = _resolve_modules(model, layers)
+    modes = {module: module.training for module in model.modules()}
+    model.eval().to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    handles = [module.register_forward_hook(recorder.hook(name)) for name, module in modules.items()]
+    try:
+        yield
     finally:
         for handle in handles:
             handle.remove()
         for module, training in modes.items():
             module.training = training
-    return [run.per_layer() for run in runs]
 
 
 class _StopForward(Exception):
