@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from image_throughput import timed  # the sibling script (benchmarks/ is on sys.path when run as a script)
 from PIL import Image
 
 from benchmark.proxies.embedders import make_embedder
@@ -64,17 +64,6 @@ def main(argv: list[str] | None = None) -> None:
         n = units * IMAGES_PER_UNIT
         print(f"  scoring cost after activations, {units:>6} units: ~{n:,} images -> {n / full / 60:8.1f} min "
               f"at (a)")
-
-
-def timed(run: Callable[[], object], device: torch.device) -> float:
-    """Seconds `run()` takes (CUDA synchronised)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
