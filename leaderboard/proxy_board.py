@@ -72,9 +72,36 @@ def headline(metric: dict[str, Any]) -> tuple[float, float, float, str]:
         value, low, high = _score(stated)
         return value, low, high, str(stated.get("name") or stated.get("statistic") or "headline")
     modes = _modes(metric)
-    mode = modes.get("natural") or next(iter(modes.values()), {})
-    value, low, high = _score((mode.get("scores") or {}).get("pearson"))
-    return value, low, high, "natural-mode held-out Pearson r"
+    name, mode = next(((m, modes[m]) for m in MODES if m in modes), next(iter(modes.items()), ("", {})))
+    if isinstance(mode.get("headline"), dict):  # the report's own headline: fold-mean r, cluster-bootstrap CI
+        value, low, high = _score(mode["headline"])
+        return value, low, high, f"{name} fold-mean Pearson r"
+    value, low, high = _score((mode.get("scores") or {}).get("pearson"))  # reports written before the headline
+    return value, low, high, f"{name} pooled held-out Pearson r (older report)"
+
+
+def _mode_headline(mode: dict[str, Any]) -> tuple[float, float, float]:
+    """A mode's headline r with its CI (pooled Pearson for reports written before the headline existed)."""
+    stated = mode.get("headline")
+    return _score(stated if isinstance(stated, dict) else (mode.get("scores") or {}).get("pearson"))
+
+
+def paired_with_report_statistics(metric: dict[str, Any], baseline: dict[str, Any],
+                                  mode: str = "natural") -> tuple[float, float, float] | None:
+    """Δ headline r (metric - baseline) by the validation's own paired cluster bootstrap, when both reports carry
+    per-unit headline scores on the same units; None otherwise."""
+    from pydantic import ValidationError
+
+    from benchmark.api.errors import ImiBenchError
+    from benchmark.validation.compare import compare_reports
+    from benchmark.validation.report import MetricReport
+
+    try:
+        result = compare_reports(MetricReport.model_validate(metric), MetricReport.model_validate(baseline),
+                                 mode=mode, n_boot=N_BOOT)
+    except (ImiBenchError, ValidationError, KeyError, ValueError):
+        return None
+    return _float(result.difference), _float(result.ci_low), _float(result.ci_high)
 
 
 def _predictions(metric: dict[str, Any], mode: str) -> pd.DataFrame:
@@ -130,13 +157,14 @@ def metric_row(metric: dict[str, Any], report: dict[str, Any], figure: Path | No
     ceiling = next(iter(((modes.get("natural") or {}).get("ceiling_normalised") or {}).values()), None)
     row["r_over_ceiling"] = _score(ceiling)[0]
     for mode in MODES:
-        row[f"{mode}_r"], row[f"{mode}_low"], row[f"{mode}_high"] = _score(
-            ((modes.get(mode) or {}).get("scores") or {}).get("pearson"))
+        row[f"{mode}_r"], row[f"{mode}_low"], row[f"{mode}_high"] = _mode_headline(modes.get(mode) or {})
     paired = metric.get("paired_comparison")
     if isinstance(paired, dict):
         row["delta"], row["delta_low"], row["delta_high"] = _score(paired.get("difference", paired))
     elif baseline is not None and row["name"] != BASELINE:
-        row["delta"], row["delta_low"], row["delta_high"], _ = paired_difference(metric, baseline)
+        stated = paired_with_report_statistics(metric, baseline)
+        row["delta"], row["delta_low"], row["delta_high"] = (
+            stated if stated is not None else paired_difference(metric, baseline)[:3])
     else:
         row["delta"] = row["delta_low"] = row["delta_high"] = math.nan
     return row

@@ -219,6 +219,7 @@ def make_report(name: str, noise: float, *, seed: int = 0):
         predictions = [UnitPrediction(model=f"m{i % 3}", layer="l", channel=i, mode=mode, human=float(h),
                                       predicted=float(p), fold=i % 3) for i, (h, p) in enumerate(zip(human, predicted))]
         modes.append(ModeResult(mode=mode, n_units=60, n_models=3, n_folds=3,
+                                headline=Score(value=r, ci_low=r - 0.05, ci_high=min(r + 0.05, 1.0)),
                                 scores={"pearson": Score(value=r, ci_low=r - 0.05, ci_high=min(r + 0.05, 1.0))},
                                 ceiling_normalised={"split_half": Score(value=r / 0.9)}, ceilings={}, per_model=[],
                                 predictions=predictions, fitted_params={}))

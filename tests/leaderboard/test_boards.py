@@ -170,3 +170,18 @@ def test_compare_plot_names_only_highlighted_models(tmp_path):
     frame = compare_frame(table, resnet)
     assert sorted(set(frame["highlight"])) == ["ResNet-50 A1", OTHER] and len(frame) == 3  # only known top-1
     assert set(compare_frame(table, [])["highlight"]) == {OTHER}
+
+
+def test_the_board_ranks_by_the_reports_headline_not_the_pooled_r():
+    """The pooled held-out r is biased under held-out evaluation: the board shows the mode's headline (fold-mean r)."""
+    from leaderboard.proxy_board import headline, metric_row
+    from tests.leaderboard.fixtures import make_report
+
+    metric = make_report("pixel", 0.2).model_dump(mode="json")
+    natural = next(m for m in metric["modes"] if m["mode"] == "natural")
+    natural["headline"] = {"value": 0.31, "ci_low": 0.2, "ci_high": 0.4}
+    natural["scores"]["pearson"] = {"value": 0.9, "ci_low": 0.85, "ci_high": 0.95}
+    value, low, high, name = headline(metric)
+    assert (value, low, high) == (0.31, 0.2, 0.4) and "fold-mean" in name
+    row = metric_row(metric, {}, None, None)
+    assert row["headline"] == 0.31 and row["natural_r"] == 0.31
