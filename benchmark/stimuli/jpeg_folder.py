@@ -8,7 +8,9 @@ slow to entropy-decode) as real photographs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -74,16 +76,20 @@ def write_jpeg_folder(
     grey = set(special[n_cmyk : n_cmyk + max(1, round(grey_fraction * n_images))].tolist())
     jobs = [(root / f"n{i % classes:08d}" / f"img_{i:07d}.JPEG", seed, i, quality,
              "CMYK" if i in cmyk else "L" if i in grey else "RGB") for i in range(n_images)]
-    todo = [job for job in jobs if not job[0].exists()]
-    if workers > 1 and len(todo) > workers:
+    _run_jobs(_write_one, [job for job in jobs if not job[0].exists()], workers)
+    return [job[0] for job in jobs]
+
+
+def _run_jobs(work: Callable[[Any], None], jobs: list[Any], workers: int) -> None:
+    """`work(job)` for every job: in a pool of `workers` processes when there are enough jobs, else here."""
+    if workers > 1 and len(jobs) > workers:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as pool:
-            list(pool.map(_write_one, todo, chunksize=64))
+            list(pool.map(work, jobs, chunksize=64))
     else:
-        for job in todo:
-            _write_one(job)
-    return [job[0] for job in jobs]
+        for job in jobs:
+            work(job)
 
 
 def _write_one(job: tuple[Path, int, int, int, str]) -> None:
@@ -105,15 +111,7 @@ def prepare_resized_copy(
     are comparable with each other, not bit-identical with results over the originals.
     """
     jobs = [(Path(source_root) / i, Path(out) / i, short_side, quality) for i in ids]
-    todo = [job for job in jobs if not job[1].exists()]
-    if workers > 1 and len(todo) > workers:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(workers) as pool:
-            list(pool.map(_resize_one, todo, chunksize=64))
-    else:
-        for job in todo:
-            _resize_one(job)
+    _run_jobs(_resize_one, [job for job in jobs if not job[1].exists()], workers)
     return Path(out)
 
 
