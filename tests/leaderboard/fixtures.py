@@ -133,7 +133,8 @@ def make_result(model: FixtureModel, stimuli: Path, ids: list[str], *, seed: int
                                    tasks=_tasks(image_ids, depth * 5 + channel)))
         layers.append(LayerScore(layer=layer, relative_depth=depth / (len(LAYERS) - 1), n_units=len(scores),
                                  mean=float(scores.mean()), p5=float(np.percentile(scores, 5)),
-                                 ci_low=float(scores.mean() - 0.03), ci_high=float(scores.mean() + 0.03)))
+                                 ci_low=float(max(scores.mean() - 0.03, 0.0)),
+                                 ci_high=float(min(scores.mean() + 0.03, 1.0))))
     return ResultFile(
         benchmark_version=model.benchmark_version,
         submission=SubmissionInfo(id=submission_id(model), source=model.source, model=model.model,
