@@ -458,6 +458,27 @@ def test_cache_paths_are_keyed_by_file_bytes(tmp_path: Path, images: list[Image.
         cache.embed_paths(embedder, [tmp_path / "missing.png"])
 
 
+def test_cache_hashes_each_file_once_and_a_new_cache_sees_changes(tmp_path: Path, images: list[Image.Image],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmark.proxies.embedders import cache as cache_module
+
+    paths = _write_images(tmp_path / "a", images[:2])
+    hashed: list[Path] = []
+    real = cache_module.file_key
+    monkeypatch.setattr(cache_module, "file_key", lambda path: hashed.append(path) or real(path))
+    cache, embedder = EmbeddingCache(), CountingPixel()
+    first = cache.embed_paths(embedder, paths)
+    for _ in range(3):
+        cache.embed_paths(embedder, [str(p) for p in paths])
+    assert hashed == paths  # repeated lookups (one per refit) do not re-read the files
+    images[3].save(paths[0])  # the file changes on disk: a new cache (a new run) re-hashes it
+    fresh, counting = EmbeddingCache(), CountingPixel()
+    changed = fresh.embed_paths(counting, paths)
+    assert hashed == [*paths, *paths] and counting.embedded == 2
+    np.testing.assert_array_equal(changed[0], PixelEmbedder().embed([images[3]])[0])
+    np.testing.assert_array_equal(changed[1], first[1])
+
+
 def test_on_disk_cache_reloads_identical_arrays(tmp_path: Path, images: list[Image.Image]) -> None:
     paths = _write_images(tmp_path / "images", images)
     first = EmbeddingCache(tmp_path / "cache").embed_paths(CountingPixel(), paths)

@@ -65,14 +65,27 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         self._stores: dict[str, dict[str, np.ndarray]] = {}
+        self._file_keys: dict[str, str] = {}
+
+    def file_key(self, path: Path | str) -> str:
+        """`file_key(path)`, hashed on this cache's first lookup of the path and remembered from then on.
+
+        Refits (one per cross-validation fold and resample) look the same images up millions of times; hashing,
+        or even stat-ing, each file on every lookup cost more than the fits. A cache therefore takes a snapshot:
+        image files must not change while it is in use (one validation or scoring run); a new cache re-hashes.
+        """
+        name = os.fspath(path)
+        key = self._file_keys.get(name)
+        if key is None:
+            key = self._file_keys[name] = file_key(Path(name))
+        return key
 
     def embed_paths(
         self, embedder: Embedder, paths: Sequence[Path | str], *, progress: bool = False, batch_size: int = 64
     ) -> np.ndarray:
         """(n, d) embeddings of image files, keyed by the sha256 of each file's bytes."""
-        files = [Path(p) for p in paths]
-        keys = [file_key(path) for path in files]
-        return self._lookup_or_embed(embedder, keys, lambda i: _open_rgb(files[i]), progress, batch_size)
+        keys = [self.file_key(path) for path in paths]
+        return self._lookup_or_embed(embedder, keys, lambda i: _open_rgb(Path(paths[i])), progress, batch_size)
 
     def embed_images(
         self, embedder: Embedder, images: Sequence[Image.Image], *, progress: bool = False, batch_size: int = 64
