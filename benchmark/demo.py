@@ -41,6 +41,7 @@ class DemoConfig:
     layers: tuple[str, ...] = ("conv*",)  # every unit of these layers is scored
     protocol: dict = field(default_factory=dict)  # overrides of the IMI protocol (default N=20, K=9)
     n_boot: int = 500  # validation bootstrap
+    n_refits: int = 50  # of which the proxy's cross-validation is refitted (its CI includes the refit variance)
     simulation: SimulationConfig | None = None  # default: SimulationConfig(seed=seed)
 
     def training(self) -> ToyTrainingConfig:
@@ -93,7 +94,7 @@ def run_demo(
                         origin=loaded.origin)
     plot = plot_summary(summary, out / "human_summary.png")
     validation = build_config(source=str(release), metrics=(DEMO_PROXY,), seed=config.seed, n_boot=config.n_boot,
-                              progress=progress)
+                              n_refits=config.n_refits, progress=progress)
     proxy_file = out / "proxies" / f"{DEMO_PROXY}.json"
     proxy = _label_simulated(fit_proxy(validation, mode="natural", out=proxy_file), loaded.origin, release,
                              config, proxy_file)

@@ -2,7 +2,9 @@
 
 `compare_reports(a, b, mode=...)` needs only the two metric reports (their per-unit headline scores, folds and
 human accuracies), so a leaderboard can compare stored reports without rerunning anything. The difference a - b
-gets a paired cluster-bootstrap CI over models and a p-value (benchmark.validation.inference.paired_difference).
+gets a paired cluster-bootstrap CI over models and a p-value (benchmark.validation.inference.paired_difference);
+when either proxy is fitted (its report carries `refit_headlines`, its headline refitted on each cluster resample),
+the other's headline is recomputed on the same resamples, so that the refit variance is in the interval.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from itertools import combinations
 import numpy as np
 
 from benchmark.api.errors import DataValidationError
-from benchmark.validation.inference import Design, paired_difference
+from benchmark.validation.inference import (
+    Design,
+    Paired,
+    cluster_counts,
+    headline_r,
+    linear_interval,
+    mean_fold_r,
+    paired_difference,
+)
 from benchmark.validation.report import MetricReport, PairedComparison
 from benchmark.validation.splits import base_model
 
@@ -47,16 +57,57 @@ def compare_reports(
     folds_a = np.array([rows_a[k].fold for k in keys])
     folds_b = np.array([rows_b[k].fold for k in keys])
     design = Design.make(folds_a, [base_model(k[0]) for k in keys])
-    paired = paired_difference(
-        human_a, np.array([rows_a[k].headline_score for k in keys]), np.array([rows_b[k].headline_score for k in keys]),
-        design, n_boot=n_boot, confidence=confidence, seed=seed, folds_b=folds_b,
-    )
+    scores_a = np.array([rows_a[k].headline_score for k in keys])
+    scores_b = np.array([rows_b[k].headline_score for k in keys])
+    refitted = design.clustered_by_model and bool(result_a.refit_headlines or result_b.refit_headlines)
+    if refitted:
+        paired = _paired_refits(human_a, scores_a, scores_b, folds_b, design, a, b, mode, confidence)
+    else:
+        paired = paired_difference(human_a, scores_a, scores_b, design, n_boot=n_boot, confidence=confidence,
+                                   seed=seed, folds_b=folds_b)
     d = paired.difference
     return PairedComparison(
         mode=mode, metric_a=a.metric.name, metric_b=b.metric.name, value_a=paired.value_a, value_b=paired.value_b,
         difference=d.value, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value, n_units=len(keys),
-        n_clusters=design.n_clusters, confidence=confidence, n_boot=n_boot,
+        n_clusters=design.n_clusters, confidence=confidence,
+        n_boot=len(_stored_refits(a, b, mode)[0]) if refitted else n_boot,
+        method=REFIT_PAIRED if refitted else "paired cluster bootstrap-t",
     )
+
+
+REFIT_PAIRED = "paired cluster bootstrap-t, fitted proxies refitted on every resample"
+
+
+def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[list[float], int]:
+    """The refit resamples' count and seed both reports agree on (a fitted proxy's stored replicates)."""
+    fitted = [r for r in (a, b) if r.mode(mode).refit_headlines]
+    settings = {(len(r.mode(mode).refit_headlines), r.scheme.seed) for r in fitted}
+    if len(settings) > 1:
+        raise DataValidationError(
+            f"{a.metric.name} and {b.metric.name} were refitted on different resamples ({sorted(settings)} as "
+            "(resamples, seed)); validate both in one run (--metrics A,B) so that they share them."
+        )
+    return fitted[0].mode(mode).refit_headlines, fitted[0].scheme.seed
+
+
+def _paired_refits(
+    y: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, folds_b: np.ndarray, design: Design,
+    a: MetricReport, b: MetricReport, mode: str, confidence: float,
+) -> Paired:
+    """a - b on the fitted proxies' refit resamples: a fitted proxy's stored headlines, a fixed-score proxy's
+    headline recomputed on the same cluster draws (`cluster_counts` with the same seed)."""
+    stored, seed = _stored_refits(a, b, mode)
+    weights = cluster_counts(design.n_clusters, len(stored), seed)[:, design.clusters]
+    _, codes_b = np.unique(np.asarray(folds_b).astype(str), return_inverse=True)
+
+    def replicates(report: MetricReport, scores: np.ndarray, folds: np.ndarray) -> np.ndarray:
+        refits = report.mode(mode).refit_headlines
+        return np.asarray(refits, dtype=float) if refits else mean_fold_r(y, scores, folds, weights)
+
+    value_a, value_b = headline_r(y, scores_a, design.folds), headline_r(y, scores_b, codes_b)
+    differences = replicates(a, scores_a, design.folds) - replicates(b, scores_b, codes_b)
+    finite = differences[np.isfinite(differences)]
+    return Paired(value_a, value_b, linear_interval(value_a - value_b, finite, design.n_clusters, confidence))
 
 
 def all_comparisons(

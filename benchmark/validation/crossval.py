@@ -63,6 +63,41 @@ def _cross_validate(
     return predictions, fold_of
 
 
+def refit_on_cluster_resamples(
+    metric: ProxyMetric,
+    units: Sequence[ProxyUnit],
+    y: np.ndarray,
+    splits: Sequence[Split],
+    clusters: np.ndarray,
+    counts: np.ndarray,
+    *,
+    progress: bool = False,
+    desc: str = "refits",
+) -> np.ndarray:
+    """(B, n) held-out predictions of the whole cross-validation refitted on each cluster resample.
+
+    Row b: each fold's clone is fitted on the fold's training units, each repeated as often as its cluster was
+    drawn (`counts[b, cluster]`), and predicts the fold's test units whose cluster was drawn (0 for the others,
+    which the resample's weights leave out). The folds stay as they are, so the copies of a unit are always on one
+    side of a fold: nothing is tested on units it was fitted on (the splits themselves are checked for leakage when
+    the cross-validation first runs them).
+    """
+    clusters = np.asarray(clusters)
+    y = np.asarray(y, dtype=float)
+    counts = np.asarray(counts)
+    out = np.zeros((len(counts), len(units)))
+    for b in tqdm(range(len(counts)), desc=desc, unit="resample", leave=False, disable=not progress):
+        repeats = counts[b].astype(int)[clusters]
+        for train, test in splits:
+            fitted_on = np.repeat(train, repeats[train])
+            tested = test[repeats[test] > 0]
+            if len(fitted_on) == 0 or len(tested) == 0:
+                continue
+            estimator = _fresh_clone(metric).fit([units[i] for i in fitted_on], y[fitted_on])
+            out[b, tested] = _checked_predictions(estimator, [units[i] for i in tested])
+    return out
+
+
 def _fresh_clone(metric: ProxyMetric) -> ProxyMetric:
     """An unfitted sklearn clone that shares the template's image-embedding cache (any metric that has one).
 

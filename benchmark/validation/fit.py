@@ -34,6 +34,7 @@ def fit_proxy(config: ValidationConfig, *, mode: str, out: str | Path) -> Fitted
     report = validate_metric(metric, units, human, prepared.ceilings, scheme=config.scheme, k=config.k,
                              n_boot=config.n_boot, seed=config.seed, progress=config.progress, name=name,
                              data=prepared.data, n_permutations=config.n_permutations, split_halves=halves,
+                             n_refits=config.n_refits,
                              human_data=prepared.origin)
     if report.status != "ok":
         raise ConfigError(f"{name} cannot be fitted on this data: {report.skip_reason}")
@@ -47,7 +48,8 @@ def validation_summary(result: ModeResult, config: ValidationConfig) -> dict[str
     summary: dict[str, object] = {"mode": result.mode, "scheme": config.scheme, "n_units": result.n_units,
                                   "n_models": result.n_models, "headline_statistic": result.headline_statistic,
                                   "headline_basis": result.headline_basis, "headline": result.headline.model_dump(),
-                                  "p_value_method": result.p_value_method}
+                                  "p_value_method": result.p_value_method,
+                                  "interval_method": result.interval_method}
     for key in VALIDATION_KEYS:
         score = result.scores.get(key)
         if score is not None and score.value is not None:

@@ -10,9 +10,12 @@ is, because one ratio couples the folds' fitted scales. A per-fold r depends on 
 those were fitted without that fold's labels, so under shuffled labels its mean is 0.
 
 **Intervals: a cluster bootstrap over models.** Models (hard-query variants with their base model) are resampled
-with replacement, and the headline is recomputed on each resample from the fixed held-out scores. The interval is a
-bootstrap-t: value +/- t(G-1) * se * sqrt(G/(G-1)), se the bootstrap sd over G clusters (the small-G correction and
-the t quantile keep coverage with 9 models); the p-value is the same t test of 0. With `n_permutations` the
+with replacement, and the headline is recomputed on each resample: from the fixed scores of a calibration-free
+proxy, and, for a fitted proxy, from predictions of the whole cross-validation refitted on the resample
+(`benchmark.validation.crossval.refit_on_cluster_resamples`), because holding a fitted proxy's predictions fixed
+leaves the refit variance out. The interval is a bootstrap-t: value +/- t(G-1) * se * sqrt(G/(G-1)), se the
+bootstrap sd over G clusters (the small-G correction and the t quantile keep coverage with 9 models); the p-value is
+the same t test of 0. With `n_permutations` the
 harness instead takes the p-value from a within-mode permutation test that refits the proxy on every permutation.
 `benchmarks/validation_calibration.py` measures the null mean and the coverage.
 """
@@ -71,12 +74,15 @@ def check_resampling(n_boot: int, confidence: float) -> None:
         raise ConfigError(f"confidence must lie strictly between 0 and 1, got {confidence!r}; e.g. 0.95.")
 
 
+def cluster_counts(n_clusters: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, G) how often each cluster is drawn in each bootstrap replicate (G draws with replacement)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_clusters, np.full(n_clusters, 1.0 / n_clusters), size=n_boot).astype(np.float64)
+
+
 def cluster_weights(design: Design, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, n) unit weights: how often each unit's cluster was drawn in each bootstrap replicate."""
-    rng = np.random.default_rng(seed)
-    g = design.n_clusters
-    counts = rng.multinomial(g, np.full(g, 1.0 / g), size=n_boot).astype(np.float64)
-    return counts[:, design.clusters]
+    return cluster_counts(design.n_clusters, n_boot, seed)[:, design.clusters]
 
 
 def _group_sums(values: list[np.ndarray], groups: np.ndarray, weights: np.ndarray) -> list[np.ndarray]:
@@ -112,6 +118,8 @@ def fold_correlations(y: np.ndarray, p: np.ndarray, groups: np.ndarray, weights:
 
 def mean_fold_r(y: np.ndarray, p: np.ndarray, groups: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The headline for each row of unit `weights` (B, n) -> (B,): the unit-weighted mean of per-group r.
+
+    `p` is one score per unit (n,), or one row per replicate (B, n) (e.g. predictions refitted per resample).
 
     Each test fold's r uses only that fold's predictions, so a fold's fitted offset and scale (and the sign of a
     fitted calibration) cannot leak into another fold's term; NaN when no group has a defined r.

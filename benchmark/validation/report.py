@@ -108,13 +108,18 @@ class ModeResult(_Model):
     n_units: int
     n_models: int
     n_folds: int
-    headline: Score = Field(description="fold-mean Pearson r (see benchmark.validation.inference) with its "
-                                        "cluster-bootstrap CI and p-value")
+    headline: Score = Field(description="fold-mean Pearson r (see benchmark.validation.inference) with its CI "
+                                        "and p-value (interval_method)")
     headline_statistic: str = "fold_mean_pearson"
     headline_basis: str = Field("held-out predictions", description="raw scores (calibration-free) or held-out "
                                                                     "predictions")
     n_clusters: int = Field(0, description="models (with their hard variants) resampled by the bootstrap")
     p_value_method: str = "cluster bootstrap-t"
+    interval_method: str = Field("cluster bootstrap-t", description="how the headline's CI was made: a cluster "
+                                 "bootstrap of fixed scores, or one that refits a fitted proxy on every resample")
+    refit_headlines: list[float] | None = Field(
+        None, description="fitted proxies: the headline of the cross-validation refitted on each cluster resample "
+                          "(inference.cluster_counts with the scheme's seed); paired comparisons reuse them")
     scores: dict[str, Score] = Field(description="secondary, on the held-out predictions: pearson (pooled; biased "
                                                  "under held-out evaluation, CI by the same cluster bootstrap), "
                                                  "spearman, kendall, mae, calibration_error, calibration_slope")
@@ -151,6 +156,7 @@ class SchemeInfo(_Model):
     n_boot: int
     confidence: float = 0.95
     n_permutations: int = Field(0, description="within-mode permutations with refits for the p-value (0: none)")
+    n_refits: int = Field(0, description="cluster resamples refitted for a fitted proxy's headline CI (0: none)")
 
 
 class DataProvenance(_Model):
@@ -217,7 +223,8 @@ class PairedComparison(_Model):
     """Two proxies' headline r on the same units and folds: the difference a - b with its CI and p-value.
 
     The CI is a paired cluster bootstrap over models (both proxies scored on the same resamples), bootstrap-t
-    with G - 1 degrees of freedom; p tests "no difference".
+    with G - 1 degrees of freedom
+    (`method`: refitted on every resample when either proxy is fitted); p tests "no difference".
     """
 
     mode: str
@@ -234,6 +241,7 @@ class PairedComparison(_Model):
     n_clusters: int
     confidence: float
     n_boot: int
+    method: str = "paired cluster bootstrap-t"
 
     @field_validator("value_a", "value_b", "difference", "ci_low", "ci_high", "p_value", mode="before")
     @classmethod

@@ -56,6 +56,8 @@ class ValidationConfig(BaseModel):
     n_boot: int = Field(1000, ge=0, description="cluster-bootstrap replicates for CIs and p-values (0: none)")
     n_permutations: int = Field(0, ge=0, description="within-mode permutations (proxy refitted on each) for the "
                                                      "headline's p-value; 0: the bootstrap-t p-value")
+    n_refits: int = Field(200, ge=0, description="cluster resamples on which a fitted proxy is refitted for its "
+                                                 "headline CI (0: predictions held fixed; too narrow)")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0)
     out: Path | None = None
@@ -269,7 +271,7 @@ def run_validation(config: ValidationConfig, prepared: PreparedData | None = Non
     runnable, skipped = (explicit, []) if explicit is not None else default_metrics(prepared.units)
     options = dict(scheme=config.scheme, k=config.k, n_boot=config.n_boot, confidence=config.confidence,
                    seed=config.seed, data=prepared.data, n_permutations=config.n_permutations,
-                   split_halves=prepared.split_halves, human_data=prepared.origin)
+                   split_halves=prepared.split_halves, human_data=prepared.origin, n_refits=config.n_refits)
     reports = []
     for name, metric in tqdm(runnable, desc="metrics", unit="metric", disable=not config.progress):
         reports.append(validate_metric(metric, prepared.units, prepared.human, prepared.ceilings,
@@ -288,7 +290,8 @@ def _skipped_report(name: str, cls: type, reason: str, config: ValidationConfig,
                       version=str(getattr(cls, "version", "?")), params={},
                       requires=sorted(getattr(cls, "requires", ())))
     scheme = SchemeInfo(name=config.scheme, k=config.k if config.scheme == "kfold" else None, seed=config.seed,
-                        n_boot=config.n_boot, confidence=config.confidence, n_permutations=config.n_permutations)
+                        n_boot=config.n_boot, confidence=config.confidence, n_permutations=config.n_permutations,
+                        n_refits=config.n_refits)
     return MetricReport(metric=info, status="skipped", skip_reason=reason, scheme=scheme, human_data=origin,
                         provenance=make_provenance(seed=config.seed, wall_time_s=0.0, data=data))
 

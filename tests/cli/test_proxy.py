@@ -40,7 +40,7 @@ def validated(sim_release: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     out = tmp_path_factory.mktemp("validation") / "out"
     code, stdout, stderr = run_cli(
         "proxy", "validate", "--source", str(sim_release), "--metrics", ",".join(METRICS),
-        "--n-boot", "200", "--out", str(out), "--no-progress",
+        "--n-boot", "200", "--n-refits", "20", "--out", str(out), "--no-progress",
     )
     assert code == 0, stderr
     return out, stdout

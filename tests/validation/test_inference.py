@@ -3,17 +3,19 @@ paired comparisons, per-model r only from 8+ models, the ceiling ratio and its f
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
 from benchmark.api.errors import ConfigError, DataValidationError
-from benchmark.proxies.base import ProxyUnit, make_proxy
+from benchmark.proxies.base import ProxyMetric, ProxyUnit, make_proxy
 from benchmark.validation import inference as inf
 from benchmark.validation.compare import compare_reports
-from benchmark.validation.crossval import _cross_validate, _fresh_clone
-from benchmark.validation.harness import headline_scores, validate_metric
+from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
+from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, validate_metric
 from benchmark.validation.splits import base_model, check_no_leakage, grouped_kfold, leave_one_model_out
-from tests.validation.test_harness import NoiseProxy, SignalProxy, make_ceilings, make_data
+from tests.validation.test_harness import NoiseProxy, SignalProxy, _unit_noise, make_ceilings, make_data
 
 
 def _clustered(rng: np.random.Generator, n_models: int = 9, per_model: int = 12, rho: float = 0.0,
@@ -168,3 +170,126 @@ def test_the_learned_proxy_shares_one_embedding_cache_across_folds():
     learned = make_proxy("learned")
     clone = _fresh_clone(learned)
     assert clone is not learned and clone.embedding_cache is learned.embedding_cache
+
+
+# ------------------------------------------------------------------------------- refitted CIs (fitted proxies)
+
+
+@functools.lru_cache(maxsize=None)
+def _noise_features(unit: ProxyUnit, seed: int, n_features: int) -> tuple[float, ...]:
+    return tuple(_unit_noise(unit, seed + 31 * j) for j in range(n_features))
+
+
+class FittedNoise(ProxyMetric):
+    """A fitted proxy on pure-noise features: least squares on `n_features` fixed per-unit draws (labels matter)."""
+
+    def __init__(self, n_features: int = 4, seed: int = 0) -> None:
+        self.n_features = n_features
+        self.seed = seed
+
+    def _features(self, units) -> np.ndarray:
+        return np.array([_noise_features(u, self.seed, self.n_features) for u in units])
+
+    def fit(self, units, human_accuracy) -> FittedNoise:
+        x = np.column_stack([np.ones(len(units)), self._features(units)])
+        self.coef_ = np.linalg.lstsq(x, np.asarray(human_accuracy, dtype=float), rcond=None)[0]
+        return self
+
+    def predict(self, units) -> np.ndarray:
+        self._check_fitted()
+        return np.clip(self.coef_[0] + self._features(units) @ self.coef_[1:], 0.0, 1.0)
+
+
+def test_cluster_counts_draw_g_clusters_per_replicate_and_weights_follow_them():
+    counts = inf.cluster_counts(5, 40, seed=3)
+    assert counts.shape == (40, 5) and (counts.sum(axis=1) == 5).all()
+    assert np.array_equal(counts, inf.cluster_counts(5, 40, seed=3))
+    design = inf.Design.make(np.arange(20) % 4, np.repeat([f"m{i}" for i in range(5)], 4))
+    assert np.array_equal(inf.cluster_weights(design, 40, 3), counts[:, design.clusters])
+
+
+def test_mean_fold_r_takes_one_prediction_row_per_replicate():
+    rng = np.random.default_rng(5)
+    y, p, models = _clustered(rng, rho=0.4)
+    rows = np.stack([p, -p, p + rng.normal(0, 1, len(p))])
+    weights = inf.cluster_weights(inf.Design.make(models, models), 3, 0)
+    expected = [inf.mean_fold_r(y, row, models, w[None, :])[0] for row, w in zip(rows, weights)]
+    assert inf.mean_fold_r(y, rows, models, weights) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("scheme", ["lomo", "kfold"])
+def test_refits_rerun_the_cross_validation_on_each_cluster_resample_without_leakage(scheme):
+    units, human, _ = make_data(models=tuple(f"m{i}" for i in range(4)), layers=2, channels=4)
+    units = [u for u in units if u.mode == "natural"]
+    y = human[human["mode"] == "natural"]["accuracy"].to_numpy()
+    splits = leave_one_model_out(units) if scheme == "lomo" else grouped_kfold(units, k=4, seed=1)
+    _, folds = _cross_validate(FittedNoise(), units, y, splits, progress=False, desc="")
+    design = inf.Design.make(folds, [u.model for u in units])
+    counts = inf.cluster_counts(design.n_clusters, 6, seed=2)
+    predictions = refit_on_cluster_resamples(FittedNoise(), units, y, splits, design.clusters, counts)
+    for b, row in enumerate(counts):
+        repeats = row.astype(int)[design.clusters]
+        expected = np.zeros(len(units))
+        for train, test in splits:
+            fitted_on, tested = np.repeat(train, repeats[train]), test[repeats[test] > 0]
+            assert not set(fitted_on) & set(tested)
+            if len(fitted_on) and len(tested):
+                fitted = FittedNoise().fit([units[i] for i in fitted_on], y[fitted_on])
+                expected[tested] = fitted.predict([units[i] for i in tested])
+        assert predictions[b] == pytest.approx(expected)
+        assert (predictions[b][repeats == 0] == 0).all()  # undrawn clusters carry no prediction (and weight 0)
+
+
+def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate_under_the_null():
+    """Holding a fitted proxy's predictions fixed makes the CI too narrow; refitting on each resample does not."""
+    units, human, _ = make_data(models=tuple(f"m{i}" for i in range(8)), layers=2, channels=4)
+    units = [u for u in units if u.mode == "natural"]
+    y0 = human[human["mode"] == "natural"]["accuracy"].to_numpy()
+    splits = leave_one_model_out(units)
+    models = [u.model for u in units]
+    rng = np.random.default_rng(6)
+    values, refitted, fixed = [], [], []
+    for run in range(100):
+        y = rng.permutation(y0)
+        metric = FittedNoise(seed=run)
+        predicted, folds = _cross_validate(metric, units, y, splits, progress=False, desc="")
+        design = inf.Design.make(folds, models)
+        refits = Refits.run(metric, units, y, splits, design, n_refits=40, seed=run)
+        point = inf.headline_r(y, predicted, folds)
+        interval = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95)
+        held, _ = inf.headline_interval(y, predicted, design, n_boot=40, seed=run)
+        values.append(point)
+        refitted.append(interval.ci_low <= 0 <= interval.ci_high)
+        fixed.append(held.ci_low <= 0 <= held.ci_high)
+    assert abs(np.mean(values)) < 0.04
+    assert 0.9 <= np.mean(refitted) <= 1.0
+    assert np.mean(fixed) < np.mean(refitted)
+
+
+def test_fitted_proxies_get_refitted_cis_and_calibrated_ones_the_fixed_score_bootstrap():
+    units, human, truth = make_data(models=tuple(f"m{i}" for i in range(6)), layers=3, channels=6)
+    fitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=50, n_refits=30,
+                             progress=False)
+    signal = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=50, n_refits=30,
+                             progress=False)
+    natural = fitted.mode("natural")
+    assert natural.interval_method == REFIT_METHOD == natural.p_value_method
+    assert len(natural.refit_headlines) == 30 and fitted.scheme.n_refits == 30
+    assert natural.headline.ci_low < natural.headline.value < natural.headline.ci_high
+    assert signal.mode("natural").interval_method == "cluster bootstrap-t"
+    assert signal.mode("natural").refit_headlines is None
+    comparison = compare_reports(signal, fitted, mode="natural", n_boot=100)
+    assert comparison.method.endswith("refitted on every resample") and comparison.n_boot == 30
+    assert comparison.difference == pytest.approx(signal.mode("natural").headline.value - natural.headline.value)
+    assert comparison.ci_low > 0  # the planted signal beats noise features
+    assert compare_reports(signal, signal, mode="natural", n_boot=100).method == "paired cluster bootstrap-t"
+    other_seed = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=50, n_refits=30,
+                                 seed=1, progress=False)
+    with pytest.raises(DataValidationError, match="different resamples"):
+        compare_reports(fitted, other_seed, mode="natural")
+    unrefitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=50, n_refits=0,
+                                 progress=False)
+    assert unrefitted.mode("natural").interval_method == "cluster bootstrap-t"
+    assert any("n_refits = 0" in note for note in unrefitted.mode("natural").notes)
+    with pytest.raises(ConfigError, match="n_refits"):
+        validate_metric(FittedNoise(), units, human, make_ceilings(), n_refits=1, progress=False)
