@@ -1,5 +1,8 @@
 """The leaderboard table as escaped HTML, with per-cell sort values, so that sorting, column toggles, search and
-filters run in the browser (instant at 1,000 rows) while the server only rebuilds it when the group changes."""
+filters run in the browser (instant at 1,000 rows) while the server only rebuilds it when the group changes.
+
+Only the first PAGE_ROWS matching rows are laid out; the page reveals more as the table's end scrolls into view
+(leaderboard.web), so a page load, a tab switch or a filter never lays out all 1,000 rows at once."""
 
 from __future__ import annotations
 
@@ -11,6 +14,10 @@ from collections.abc import Sequence
 import pandas as pd
 
 from leaderboard.table import DISPLAY_COLUMNS, NUMBER_COLUMNS, SORT_COLUMNS
+
+PAGE_ROWS = 100
+NUMERIC_HEAD = ' data-num="1"'
+BEYOND = ' class="lb-beyond"'  # a matching row past the laid-out ones (display: none until revealed)
 
 TOOLTIPS: dict[str, str] = {
     "rank": "Position by MIS mean within this comparability group, with its 95% bootstrap interval over the "
@@ -56,32 +63,37 @@ def _cell(row: pd.Series, column: str) -> str:
         text = "" if not math.isfinite(value) else (f"{value:.3f}" if column in ("MIS mean", "p5") else f"{value:g}")
     else:
         text = str(value)
-    if column in NUMBER_COLUMNS or column in SORT_COLUMNS:  # sorted by value; other columns by their text
-        return f'<td class="{slug(column)}" data-num="1" data-v="{_sort_value(row, column)}">{html.escape(text)}</td>'
+    if column in SORT_COLUMNS:  # sorted by a value its text does not show (rank interval, CI, date)
+        return f'<td class="{slug(column)}" data-v="{_sort_value(row, column)}">{html.escape(text)}</td>'
     return f'<td class="{slug(column)}">{html.escape(text)}</td>'
 
 
 def table_html(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS) -> str:
     """The `<table>` of `table`'s rows (every display column; hidden ones are hidden by the page's CSS)."""
+    # Numeric columns sort by value: by the cell's data-v where the text is not the value, else by the text.
     heads = "".join(
         f'<th class="{slug(c)}" data-col="{slug(c)}" title="{html.escape(TOOLTIPS.get(c, c), quote=True)}" '
-        f'tabindex="0" aria-sort="none">{html.escape(c)}<span class="sort-mark"></span></th>'
+        f'tabindex="0" aria-sort="none"{NUMERIC_HEAD if c in NUMBER_COLUMNS or c in SORT_COLUMNS else ""}>'
+        f'{html.escape(c)}<span class="sort-mark"></span></th>'
         for c in columns
     )
     rows = []
-    for _, row in table.iterrows():
+    for index, (_, row) in enumerate(table.iterrows()):
         search = " ".join(str(row[c]) for c in ("model", "family", "source")).lower()
         params = row["params (M)"]
         rows.append(
-            f'<tr data-key="{html.escape(str(row["key"]), quote=True)}" '
+            f'<tr{BEYOND if index >= PAGE_ROWS else ""} '
+            f'data-key="{html.escape(str(row["key"]), quote=True)}" '
             f'data-trained="{1 if row["trained"] else 0}" '
             f'data-params="{"" if pd.isna(params) else params}" '
             f'data-search="{html.escape(search, quote=True)}">'
             + "".join(_cell(row, c) for c in columns) + "</tr>"
         )
     empty = '<p class="lb-empty">No rows in this group.</p>' if table.empty else ""
-    return (f'<div class="lb-scroll"><table id="lb-table" data-rows="{len(table)}"><thead><tr>{heads}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>{empty}</div>')
+    more = f"Showing {PAGE_ROWS} of {len(table)} rows; scroll for more." if len(table) > PAGE_ROWS else ""
+    return (f'<div class="lb-scroll"><table id="lb-table" data-rows="{len(table)}" data-page="{PAGE_ROWS}">'
+            f'<thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody></table>{empty}'
+            f'<p class="lb-more" aria-live="polite">{more}</p></div>')
 
 
 def legend_html() -> str:
