@@ -25,7 +25,7 @@ from benchmark.submissions.public import CONFIG_ENV, load_public_config
 from leaderboard import EMPTY_MESSAGE
 from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
 from leaderboard.figures import compare_figure, layer_profiles_figure, save_figure
-from leaderboard.html_table import legend_html, table_html
+from leaderboard.html_table import frame_html, gallery_html, legend_html, table_html
 from leaderboard.humans import HumanTable, load_human_table
 from leaderboard.loading import LoadedResult, ResultSet, ResultStore, is_hub_source
 from leaderboard.proxy_board import ProxyBoard, load_board
@@ -71,6 +71,7 @@ TABS = ("leaderboard", "model", "compare", "proxies", "queue", "about", "submit"
 # The app's events serve its own page, not a public API. Undocumented events also keep Gradio from listing every
 # endpoint's choices (1,000 model keys per dropdown input) in the API description embedded in each page load.
 PAGE_EVENT = "undocumented"
+LAYER_CAPTION = "Per layer"
 
 
 @dataclass(frozen=True)
@@ -190,17 +191,16 @@ def _group_note(snap: Snapshot, group: str | None) -> str:
 
 
 def _unit_outputs(snap: Snapshot, key: str | None, layer: str | None, channel: Any, task: Any,
-                  roots: Any) -> tuple:
-    """(layer, unit, task, summary, warning, max gallery, min gallery, query gallery) updates; never an error."""
+                  roots: Any, thumbs: Path) -> tuple:
+    """(layer, unit, task, summary, warning, images) updates; never an error. Thumbnails are saved in `thumbs`."""
     loaded = snap.by_key.get(key) if key else None
     blank = (gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
              gr.Dropdown(choices=[], value=None))
     if loaded is None:
-        return (*blank, "_Pick a model to browse its units._", gr.Markdown(value="", visible=False), [], [], [])
+        return (*blank, "_Pick a model to browse its units._", gr.Markdown(value="", visible=False), "")
     layers = layer_names(loaded)
     if not layers:
-        return (*blank, "This result file records no per-unit scores.", gr.Markdown(value="", visible=False),
-                [], [], [])
+        return (*blank, "This result file records no per-unit scores.", gr.Markdown(value="", visible=False), "")
     layer = layer if layer in layers else layers[0]
     units = unit_choices(loaded, layer)
     channels = [value for _, value in units]
@@ -219,7 +219,9 @@ def _unit_outputs(snap: Snapshot, key: str | None, layer: str | None, channel: A
     return (gr.Dropdown(choices=layers, value=layer), gr.Dropdown(choices=units, value=channel),
             gr.Dropdown(choices=tasks, value=task), view.summary,
             gr.Markdown(value=md_escape(view.warning), visible=bool(view.warning)),
-            view.max_references, view.min_references, view.queries)
+            gallery_html([("uv-max", "Max references (most activating first)", view.max_references),
+                          ("uv-min", "Min references (least activating first)", view.min_references),
+                          ("uv-queries", "Queries (max query, min query)", view.queries)], thumbs))
 
 
 def _model_page(snap: Snapshot, key: str | None, humans: HumanTable | None) -> tuple:
@@ -273,6 +275,10 @@ def _proxy_html(board: ProxyBoard, reports_folder: Path | None) -> str:
             + (f"<p>Unreadable report files:</p><ul>{invalid}</ul>" if invalid else ""))
 
 
+def _queue_html(queue: Path | None) -> str:
+    return frame_html(queue_table(queue), "Submissions (pending, running, finished, failed with reason)")
+
+
 def _compare(snap: Snapshot, group: str | None, highlighted: list[str] | None) -> pd.DataFrame:
     rows = filter_table(snap.table, group=group) if group else snap.table
     return compare_frame(rows, highlighted or [])
@@ -293,6 +299,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
     empty_text, empty_visible = _empty_state(snap)
     invalid_text, invalid_visible = _invalid_panel(snap)
     roots = config.stimuli_root
+    thumbs = Path(tempfile.mkdtemp(prefix="imibench-thumbs-"))  # the unit viewer's JPEG thumbnails, served as files
     folder = snap.results.folder
     reports = config.reports or (folder / "reports" if folder is not None and (folder / "reports").is_dir() else None)
 
@@ -345,7 +352,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 header, layers_df, profile_df, scatter_df = _model_page(snap, initial_model, humans)
                 page_header = gr.Markdown(header, elem_id="model-header")
                 with gr.Row():
-                    layer_table = gr.Dataframe(layers_df, interactive=False, label="Per layer", elem_id="layer-table")
+                    layer_table = gr.HTML(frame_html(layers_df, LAYER_CAPTION), elem_id="layer-table")
                     layer_plot = gr.LinePlot(profile_df, x="relative depth", y="MIS mean", color="model",
                                              tooltip=["model", "layer", "MIS mean", "ci_low", "ci_high"],
                                              label="MIS per layer (hover for values)", elem_id="layer-plot")
@@ -361,11 +368,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     uv_task = gr.Dropdown([], label="Task", elem_id="uv-task", allow_custom_value=True)
                 uv_summary = gr.Markdown(elem_id="uv-summary")
                 uv_warning = gr.Markdown(visible=False, elem_id="uv-warning")
-                galleries = [gr.Gallery(label=label, columns=9, height=170, object_fit="contain", elem_id=elem,
-                                        format="png")
-                             for label, elem in (("Max references (most activating first)", "uv-max"),
-                                                 ("Min references (least activating first)", "uv-min"),
-                                                 ("Queries (max query, min query)", "uv-queries"))]
+                uv_images = gr.HTML(elem_id="uv-images")
 
             with gr.Tab("Compare", id="compare") as tab_compare:
                 highlight = gr.Dropdown(model_choices, value=model_keys[:3], multiselect=True,
@@ -392,8 +395,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 proxy_html = gr.HTML(_proxy_html(load_board(reports), reports), elem_id="proxy-board")
 
             with gr.Tab("Queue", id="queue") as tab_queue:
-                queue_df = gr.Dataframe(queue_table(config.queue), interactive=False, elem_id="queue-table",
-                                        label="Submissions (pending, running, finished, failed with reason)")
+                queue_df = gr.HTML(_queue_html(config.queue), elem_id="queue-table")
 
             with gr.Tab("About", id="about") as tab_about:
                 gr.Markdown(ABOUT_MARKDOWN, elem_id="about")
@@ -462,13 +464,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
         export.click(on_export, [group, search, family, source, hide_untrained, pmin, pmax], csv_file,
                      api_visibility=PAGE_EVENT)
 
-        unit_outputs = [uv_layer, uv_unit, uv_task, uv_summary, uv_warning, *galleries]
+        unit_outputs = [uv_layer, uv_unit, uv_task, uv_summary, uv_warning, uv_images]
         page_outputs = [page_header, layer_table, layer_plot, human_plot]
 
         def model_page_outputs(snap: Snapshot, key: str | None) -> tuple:
             header, layers_frame, profile, scatter = _model_page(snap, key, humans)
-            return (header, layers_frame, profile, gr.ScatterPlot(value=scatter, visible=scatter is not None),
-                    *_unit_outputs(snap, key, None, None, None, roots))
+            return (header, frame_html(layers_frame, LAYER_CAPTION), profile,
+                    gr.ScatterPlot(value=scatter, visible=scatter is not None),
+                    *_unit_outputs(snap, key, None, None, None, roots, thumbs))
 
         def on_page_model(key):
             return model_page_outputs(cache.get(), key)
@@ -478,13 +481,13 @@ def build_app(config: AppConfig) -> gr.Blocks:
         page_model.change(None, page_model, None, js="(m) => { window.imiUrl({model: m}); }")
 
         def on_layer(key, layer):
-            return _unit_outputs(cache.get(), key, layer, None, None, roots)
+            return _unit_outputs(cache.get(), key, layer, None, None, roots, thumbs)
 
         def on_unit(key, layer, channel):
-            return _unit_outputs(cache.get(), key, layer, channel, None, roots)
+            return _unit_outputs(cache.get(), key, layer, channel, None, roots, thumbs)
 
         def on_task(key, layer, channel, task):
-            return _unit_outputs(cache.get(), key, layer, channel, task, roots)
+            return _unit_outputs(cache.get(), key, layer, channel, task, roots, thumbs)
 
         uv_layer.input(on_layer, [page_model, uv_layer], unit_outputs, api_visibility=PAGE_EVENT)
         uv_unit.input(on_unit, [page_model, uv_layer, uv_unit], unit_outputs, api_visibility=PAGE_EVENT)
@@ -604,7 +607,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             snap = cache.get()
             if snap.version == seen:  # same files as this page shows: only the read time and the side boards change
                 return (gr.skip(), _status(snap, store.read_at), *(gr.skip() for _ in refresh_outputs[2:-2]),
-                        queue_table(config.queue), _proxy_html(load_board(reports), reports))
+                        _queue_html(config.queue), _proxy_html(load_board(reports), reports))
             options = _model_choices(snap)
             empty_text, empty_visible = _empty_state(snap)
             invalid_text, invalid_visible = _invalid_panel(snap)
@@ -614,7 +617,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     gr.HTML(value=invalid_text, visible=invalid_visible),
                     gr.Dropdown(choices=group_choices(snap.groups), value=group_id), _table_html(snap, group_id),
                     _group_note(snap, group_id), gr.Dropdown(choices=options), gr.Dropdown(choices=options),
-                    gr.Dropdown(choices=options), queue_table(config.queue),
+                    gr.Dropdown(choices=options), _queue_html(config.queue),
                     _proxy_html(load_board(reports), reports))
 
         def on_refresh(seen, group_id):
@@ -636,11 +639,11 @@ def build_app(config: AppConfig) -> gr.Blocks:
             signature = queue_signature(config.queue)
             if signature == seen:
                 return gr.skip(), seen
-            return queue_table(config.queue), signature
+            return _queue_html(config.queue), signature
 
         timer.tick(on_queue_tick, queue_seen, [queue_df, queue_seen], show_progress="hidden",
                    api_visibility=PAGE_EVENT)
-    demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports) if p]  # type: ignore[attr-defined]
+    demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports, thumbs) if p]  # type: ignore[attr-defined]
     return demo
 
 
@@ -666,6 +669,8 @@ def launch_app(config: AppConfig, *, host: str = "127.0.0.1", port: int = 7860,
     demo = build_app(config)
     allowed = getattr(demo, "imi_allowed_paths", [])
     # show_error=False: an exception's text can name server paths; handlers report users' mistakes themselves.
+    # No "Use via API" link: the events serve this page only (PAGE_EVENT).
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, quiet=True,
-                show_error=False, allowed_paths=allowed or None, theme=gr.themes.Default(), css=CSS, head=JS)
+                footer_links=["gradio", "settings"], show_error=False, allowed_paths=allowed or None,
+                theme=gr.themes.Default(), css=CSS, head=JS)
     return demo

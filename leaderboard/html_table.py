@@ -10,12 +10,16 @@ import html
 import math
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
+from gradio.processing_utils import save_pil_to_cache
+from PIL import Image
 
 from leaderboard.table import DISPLAY_COLUMNS, NUMBER_COLUMNS, SORT_COLUMNS
 
 PAGE_ROWS = 100
+FILE_ROUTE = "/gradio_api/file="
 NUMERIC_HEAD = ' data-num="1"'
 BEYOND = ' class="lb-beyond"'  # a matching row past the laid-out ones (display: none until revealed)
 
@@ -100,3 +104,29 @@ def legend_html() -> str:
     """A compact legend of every column (the same text as the header tooltips)."""
     items = "".join(f"<dt>{html.escape(c)}</dt><dd>{html.escape(t)}</dd>" for c, t in TOOLTIPS.items())
     return f'<details class="lb-legend"><summary>Column legend</summary><dl>{items}</dl></details>'
+
+
+def frame_html(frame: pd.DataFrame, caption: str) -> str:
+    """A small data frame (per-layer scores, the queue) as an escaped HTML table under a caption."""
+    table = frame.to_html(index=False, border=0, na_rep="", classes="lb-frame", escape=True)
+    return f'<p class="lb-caption">{html.escape(caption)}</p><div class="lb-frame-wrap">{table}</div>'
+
+
+def gallery_html(sections: Sequence[tuple[str, str, Sequence[tuple[Image.Image, str]]]], folder: Path) -> str:
+    """Image sections `(element id, title, [(image, caption)])` as `<figure>`s whose images are JPEG files saved
+    under `folder` (named by their content hash) and served by Gradio's file route; empty sections are left out."""
+    parts = []
+    for elem_id, title, items in sections:
+        if not items:
+            continue
+        figures = []
+        for image, caption in items:
+            path = save_pil_to_cache(image, cache_dir=str(folder), name="thumb", format="jpeg")
+            url = html.escape(f"{FILE_ROUTE}{path}", quote=True)
+            text = html.escape(caption)
+            figures.append(f'<figure><a href="{url}" target="_blank" rel="noopener"><img src="{url}" alt="{text}" '
+                           f'title="{text}"></a><figcaption>{text}</figcaption></figure>')
+        parts.append(f'<section id="{html.escape(elem_id, quote=True)}" class="uv-gallery">'
+                     f'<p class="lb-caption">{html.escape(title)}</p><div class="uv-row">{"".join(figures)}</div>'
+                     "</section>")
+    return "".join(parts)

@@ -17,6 +17,14 @@ CSS = """
 .lb-hidden-row, .lb-beyond { display: none; }
 .lb-more { margin: 4px 8px; font-size: 12px; color: var(--body-text-color-subdued); }
 .lb-more:empty { display: none; }
+.lb-caption { font-weight: 600; margin: 4px 0; }
+.lb-frame-wrap { overflow-x: auto; }
+.lb-frame { border-collapse: collapse; font-size: 13px; }
+.lb-frame th, .lb-frame td { padding: 3px 8px; border-top: 1px solid var(--border-color-primary); text-align: left; }
+.uv-row { display: flex; flex-wrap: wrap; gap: 6px; }
+.uv-gallery figure { margin: 0; width: 150px; }
+.uv-gallery img { width: 150px; height: 150px; object-fit: contain; background: var(--background-fill-secondary); }
+.uv-gallery figcaption { font-size: 11px; overflow-wrap: anywhere; }
 .lb-legend dt { font-weight: 600; } .lb-legend dd { margin: 0 0 6px 12px; }
 #row-pick, #url-state { display: none !important; }
 #submit-required { color: #b00020; }
