@@ -134,7 +134,7 @@ def _model_choices(snap: Snapshot, query: str = "", keep: Any = ()) -> list[tupl
     """The chosen models (`keep`: a key or keys), then up to MODEL_CHOICES_SHOWN models whose label contains
     `query` (case-insensitive), in table order."""
     kept = [keep] if isinstance(keep, str) else [k for k in (keep or []) if isinstance(k, str)]
-    by_key = dict((key, label) for label, key in snap.options)
+    by_key = {key: label for label, key in snap.options}
     chosen = [(by_key[k], k) for k in kept if k in by_key]
     needle = str(query or "").strip().lower()
     found = [(label, key) for label, key in snap.options
