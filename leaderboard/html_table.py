@@ -52,7 +52,7 @@ def slug(column: str) -> str:
     return "c-" + re.sub(r"[^a-z0-9]+", "-", column.lower()).strip("-")
 
 
-def _sort_value(row: pd.Series, column: str) -> str:
+def _sort_value(row: dict, column: str) -> str:
     value = row[SORT_COLUMNS.get(column, column)]
     if isinstance(value, pd.Timestamp):
         return str(value.value) if not pd.isna(value) else ""
@@ -61,7 +61,7 @@ def _sort_value(row: pd.Series, column: str) -> str:
     return html.escape(str(value).lower(), quote=True)
 
 
-def _cell(row: pd.Series, column: str) -> str:
+def _cell(row: dict, column: str) -> str:
     value = row[column]
     if isinstance(value, float):
         text = "" if not math.isfinite(value) else (f"{value:.3f}" if column in ("MIS mean", "p5") else f"{value:g}")
@@ -82,7 +82,7 @@ def table_html(table: pd.DataFrame, columns: Sequence[str] = DISPLAY_COLUMNS) ->
         for c in columns
     )
     rows = []
-    for index, (_, row) in enumerate(table.iterrows()):
+    for index, row in enumerate(table.to_dict("records")):  # plain dicts: 10x faster per cell than Series
         search = " ".join(str(row[c]) for c in ("model", "family", "source")).lower()
         params = row["params (M)"]
         rows.append(

@@ -328,7 +328,7 @@ class Group:
 
 def comparability_groups(results: Iterable[LoadedResult], table: pd.DataFrame) -> list[Group]:
     """The keys present in `table`, real-data groups first, larger first (the first one is the default)."""
-    keys = {comparability_of(loaded.result).id: comparability_of(loaded.result) for loaded in results}
+    keys = {key.id: key for key in (comparability_of(loaded.result) for loaded in results)}
     counts = table["group"].value_counts() if not table.empty else pd.Series(dtype=int)
     groups = [Group(key_id, keys[key_id].label if key_id in keys else key_id, int(count),
                     bool(keys[key_id].real_humans) if key_id in keys else False,
