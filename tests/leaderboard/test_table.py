@@ -311,3 +311,12 @@ def test_small_frames_and_galleries_are_escaped_html(tmp_path):
     assert 'ref &quot;1&quot; &lt;a&gt;' in text
     saved = list(tmp_path.rglob("*.jpeg"))
     assert len(saved) == 1 and f'src="{FILE_ROUTE}{saved[0]}"' in text
+
+
+def test_rows_are_rebuilt_for_a_changed_file(tmp_path):
+    folder = write_results(tmp_path / "results", invalid=False)
+    assert "ResNet-50 A1" in set(build_table(load_results(folder).results)["model"])
+    path = next(p for p in folder.glob("*.json") if "ResNet-50 A1" in p.read_text())
+    path.write_text(path.read_text().replace("ResNet-50 A1", "ResNet-50 renamed"))
+    models = set(build_table(load_results(folder).results)["model"])
+    assert "ResNet-50 renamed" in models and "ResNet-50 A1" not in models
