@@ -9,6 +9,8 @@ and going back to the table to open another row. Prints seconds and the ratio to
 
 A server round trip counts until the page shows the new state and its main thread is idle again (what was drawn
 is drawn). The app's 5 s folder poll is off (poll_seconds=3600), so that Refresh alone re-reads the new file.
+For scale, the first paint of a bare Gradio page (one HTML component, same browser, a fresh context each) is
+timed too: the part of the first paint no app change can remove on this machine.
 
     python benchmarks/leaderboard_speed.py [--rows 1000] [--units 30]
 """
@@ -73,6 +75,31 @@ def _timed(label: str, action, results: list[tuple[str, float]]) -> None:
     start = time.perf_counter()
     action()
     results.append((label, time.perf_counter() - start))
+
+
+def bare_gradio_first_paint(browser, repeats: int = 3) -> float:
+    """Median seconds to a bare Gradio page's first paint (one HTML element), a fresh browser context each time."""
+    import statistics
+
+    import gradio as gr
+
+    with gr.Blocks(analytics_enabled=False) as bare:
+        gr.HTML('<p id="bare">ready</p>')
+    port = _port()
+    bare.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    seconds = []
+    try:
+        for _ in range(repeats):
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#bare")
+            seconds.append(time.perf_counter() - start)
+            context.close()
+    finally:
+        bare.close()
+    return statistics.median(seconds)
 
 
 def main() -> int:
@@ -237,6 +264,8 @@ def main() -> int:
                 open_row(5)
 
             _timed("browser: back, click another row -> its model page", second_row, timings)
+            timings.append(("reference: first paint of a bare Gradio page (median of 3)",
+                            bare_gradio_first_paint(browser)))
             browser.close()
     finally:
         app.close()

@@ -19,8 +19,9 @@ CSS = """
 .lb-more:empty { display: none; }
 .lb-caption { font-weight: 600; margin: 4px 0; }
 .lb-frame-wrap { overflow-x: auto; }
-.lb-frame { border-collapse: collapse; font-size: 13px; }
-.lb-frame th, .lb-frame td { padding: 3px 8px; border-top: 1px solid var(--border-color-primary); text-align: left; }
+table.lb-frame { border-collapse: collapse; font-size: 13px; border: 0; }
+table.lb-frame th, table.lb-frame td { padding: 3px 8px; border: 0; border-top: 1px solid var(--border-color-primary);
+  text-align: left; }
 .uv-row { display: flex; flex-wrap: wrap; gap: 6px; }
 .uv-gallery figure { margin: 0; width: 150px; }
 .uv-gallery img { width: 150px; height: 150px; object-fit: contain; background: var(--background-fill-secondary); }
