@@ -12,6 +12,7 @@ CSS = """
 #lb-table td[data-num] { font-variant-numeric: tabular-nums; }
 #lb-table tbody tr { cursor: pointer; }
 #lb-table tbody tr:hover { background: var(--background-fill-secondary); }
+#lb-table tbody tr.lb-opened { background: var(--color-accent-soft); }  /* the row whose page is open (or opening) */
 #lb-table th[aria-sort="ascending"] .sort-mark::after { content: " \\25B2"; }
 #lb-table th[aria-sort="descending"] .sort-mark::after { content: " \\25BC"; }
 .lb-hidden-row, .lb-beyond { display: none; }
@@ -164,6 +165,8 @@ JS = r"""
     if (tr) {
       const box = document.querySelector("#row-pick textarea, #row-pick input");
       if (!box) return;
+      for (const other of tr.parentNode.querySelectorAll("tr.lb-opened")) other.classList.remove("lb-opened");
+      tr.classList.add("lb-opened");  // at once, while the server fills the model page
       box.value = tr.dataset.key + "|" + Date.now();
       box.dispatchEvent(new Event("input", {bubbles: true}));  // the server's reply opens the filled model page
       writeUrl({tab: "model", model: tr.dataset.key});
