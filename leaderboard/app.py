@@ -72,9 +72,6 @@ TABS = ("leaderboard", "model", "compare", "proxies", "queue", "about", "submit"
 # endpoint's choices (1,000 model keys per dropdown input) in the API description embedded in each page load.
 PAGE_EVENT = "undocumented"
 LAYER_CAPTION = "Per layer"
-# A model dropdown lists this many models (and its chosen ones); typing searches all of them on the server. The
-# browser copies every component's state on each event, so 1,000 choices per dropdown slowed every interaction.
-MODEL_CHOICES_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,6 @@ class Snapshot:
     groups: list[Group]
     conflicts: list[Conflict]
     labels: dict[str, str] = field(default_factory=dict)
-    options: list[tuple[str, str]] = field(default_factory=list)  # (label, key) of every row, in table order
     html_by_group: dict[str | None, str] = field(default_factory=dict)  # filled on first use (a pure function)
 
 
@@ -123,28 +119,13 @@ class SnapshotCache:
                 chosen, conflicts = resolve_duplicates(results.results)
                 table = build_table(results.results, self.humans.lookup if self.humans else None)
                 labels = dict(zip(table["key"], table["model"], strict=True))
-                options = [(f"{name} · {sid}", key)
-                           for name, sid, key in zip(table["model"], table["submission id"], table["key"], strict=True)]
                 self._snapshot = Snapshot(version, results, table, chosen,
-                                          comparability_groups(results.results, table), conflicts, labels, options)
+                                          comparability_groups(results.results, table), conflicts, labels)
             return self._snapshot
 
 
-def _model_choices(snap: Snapshot, query: str = "", keep: Any = ()) -> list[tuple[str, str]]:
-    """The chosen models (`keep`: a key or keys), then up to MODEL_CHOICES_SHOWN models whose label contains
-    `query` (case-insensitive), in table order."""
-    kept = [keep] if isinstance(keep, str) else [k for k in (keep or []) if isinstance(k, str)]
-    by_key = {key: label for label, key in snap.options}
-    chosen = [(by_key[k], k) for k in kept if k in by_key]
-    needle = str(query or "").strip().lower()
-    found = [(label, key) for label, key in snap.options
-             if key not in kept and (not needle or needle in label.lower())][:MODEL_CHOICES_SHOWN]
-    return chosen + found
-
-
-def _model_dropdown(snap: Snapshot, value: Any, query: str = "") -> gr.Dropdown:
-    """A model dropdown update: `value` kept, choices from `_model_choices`."""
-    return gr.Dropdown(choices=_model_choices(snap, query, value), value=value)
+def _model_choices(snap: Snapshot) -> list[tuple[str, str]]:
+    return [(f"{row['model']} · {row['submission id']}", row["key"]) for _, row in snap.table.iterrows()]
 
 
 def _public_source_name(source: str) -> str:
@@ -312,7 +293,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
     public = load_public_config(public_path)
     snap = cache.get()
     choices = filter_choices(snap.table)
-    model_keys = [key for _, key in snap.options]
+    model_choices = _model_choices(snap)
+    model_keys = [key for _, key in model_choices]
     first_group = snap.groups[0].id if snap.groups else None
     empty_text, empty_visible = _empty_state(snap)
     invalid_text, invalid_visible = _invalid_panel(snap)
@@ -366,8 +348,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
             with gr.Tab("Model", id="model") as tab_model:
                 initial_model = model_keys[0] if model_keys else None
-                page_model = gr.Dropdown(_model_choices(snap, keep=initial_model), value=initial_model,
-                                         label=f"Model (type to search all {len(model_keys)})", elem_id="page-model")
+                page_model = gr.Dropdown(model_choices, value=initial_model, label="Model", elem_id="page-model")
                 header, layers_df, profile_df, scatter_df = _model_page(snap, initial_model, humans)
                 page_header = gr.Markdown(header, elem_id="model-header")
                 with gr.Row():
@@ -390,9 +371,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 uv_images = gr.HTML(elem_id="uv-images")
 
             with gr.Tab("Compare", id="compare") as tab_compare:
-                highlight = gr.Dropdown(_model_choices(snap, keep=model_keys[:3]), value=model_keys[:3],
-                                        multiselect=True, elem_id="highlight",
-                                        label="Highlight (only these are labelled; type to search all models)")
+                highlight = gr.Dropdown(model_choices, value=model_keys[:3], multiselect=True,
+                                        label="Highlight (only these are labelled)", elem_id="highlight")
                 compare_plot = gr.ScatterPlot(_compare(snap, first_group, model_keys[:3]), x="ImageNet top-1 (%)",
                                               y="MIS mean", color="highlight",
                                               tooltip=["model", "rank", "MIS mean", "95% CI", "ImageNet top-1 (%)"],
@@ -419,9 +399,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
 
             with gr.Tab("About", id="about") as tab_about:
                 gr.Markdown(ABOUT_MARKDOWN, elem_id="about")
-                about_row = gr.Dropdown(_model_choices(snap, keep=model_keys[:1]),
-                                        value=model_keys[0] if model_keys else None,
-                                        label="Row (type to search all models)", elem_id="about-row")
+                about_row = gr.Dropdown(model_choices, value=model_keys[0] if model_keys else None,
+                                        label="Row", elem_id="about-row")
                 about_md = gr.Markdown(provenance_markdown(snap.by_key.get(model_keys[0]) if model_keys else None),
                                        elem_id="provenance")
 
@@ -519,7 +498,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             key = str(picked or "").rsplit("|", 1)[0]
             if key not in snap.by_key:
                 return tuple(gr.skip() for _ in [tabs, page_model, *page_outputs, *unit_outputs])
-            return (gr.Tabs(selected="model"), _model_dropdown(snap, key), *model_page_outputs(snap, key))
+            return (gr.Tabs(selected="model"), gr.Dropdown(value=key), *model_page_outputs(snap, key))
 
         # The browser writes the URL itself (web.py); one server reply selects the Model tab, sets the model
         # dropdown and fills the whole page (header, per-layer table and plot, unit viewer), so the page is drawn
@@ -531,12 +510,6 @@ def build_app(config: AppConfig) -> gr.Blocks:
                             ("proxies", tab_proxies), ("queue", tab_queue), ("about", tab_about),
                             ("submit", tab_submit)):
             tab.select(None, None, None, js=f"() => {{ window.imiUrl({{tab: '{tab_id}'}}); }}")
-
-        def on_model_search(current, typed: gr.KeyUpData):
-            return _model_dropdown(cache.get(), current, typed.input_value)
-
-        for dropdown in (page_model, highlight, about_row):
-            dropdown.key_up(on_model_search, dropdown, dropdown, show_progress="hidden", api_visibility=PAGE_EVENT)
 
         def on_highlight(keys, group_id):
             snap = cache.get()
@@ -619,8 +592,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (gr.Tabs(selected=tab) if tab else gr.skip(), group_id or gr.skip(),
                     params.get("q", "")[:200] or gr.skip(), listed("family", choices["family"]),
                     listed("source", choices["source"]), True if params.get("untrained") == "hide" else gr.skip(),
-                    number("pmin"), number("pmax"), cols or gr.skip(),
-                    _model_dropdown(snap, model) if model else gr.skip(),
+                    number("pmin"), number("pmax"), cols or gr.skip(), model or gr.skip(),
                     *model_page_outputs(snap, model or initial_model))
 
         demo.load(on_load, url_state, [tabs, group, search, family, source, hide_untrained, pmin, pmax, columns,
@@ -631,14 +603,12 @@ def build_app(config: AppConfig) -> gr.Blocks:
         refresh_outputs = [version_state, status, empty, invalid, group, table, group_note, page_model, highlight,
                            about_row, queue_df, proxy_html]
 
-        def full_update(seen, group_id, model, highlighted, about_key):
+        def full_update(seen, group_id):
             snap = cache.get()
             if snap.version == seen:  # same files as this page shows: only the read time and the side boards change
                 return (gr.skip(), _status(snap, store.read_at), *(gr.skip() for _ in refresh_outputs[2:-2]),
                         _queue_html(config.queue), _proxy_html(load_board(reports), reports))
-            def present(key: Any) -> Any:
-                return key if key in snap.by_key else None
-
+            options = _model_choices(snap)
             empty_text, empty_visible = _empty_state(snap)
             invalid_text, invalid_visible = _invalid_panel(snap)
             ids = [g.id for g in snap.groups]
@@ -646,24 +616,23 @@ def build_app(config: AppConfig) -> gr.Blocks:
             return (snap.version, _status(snap, store.read_at), gr.Markdown(value=empty_text, visible=empty_visible),
                     gr.HTML(value=invalid_text, visible=invalid_visible),
                     gr.Dropdown(choices=group_choices(snap.groups), value=group_id), _table_html(snap, group_id),
-                    _group_note(snap, group_id), _model_dropdown(snap, present(model)),
-                    _model_dropdown(snap, [k for k in (highlighted or []) if present(k)]),
-                    _model_dropdown(snap, present(about_key)), _queue_html(config.queue),
+                    _group_note(snap, group_id), gr.Dropdown(choices=options), gr.Dropdown(choices=options),
+                    gr.Dropdown(choices=options), _queue_html(config.queue),
                     _proxy_html(load_board(reports), reports))
 
-        def on_refresh(seen, group_id, model, highlighted, about_key):
+        def on_refresh(seen, group_id):
             store.reload()
-            return full_update(seen, group_id, model, highlighted, about_key)
+            return full_update(seen, group_id)
 
-        def on_tick(seen, group_id, model, highlighted, about_key):
+        def on_tick(seen, group_id):
             store.poll()
             if cache.get().version == seen:
                 return tuple(gr.skip() for _ in refresh_outputs)
-            return full_update(seen, group_id, model, highlighted, about_key)
+            return full_update(seen, group_id)
 
-        refresh_inputs = [version_state, group, page_model, highlight, about_row]
-        refresh.click(on_refresh, refresh_inputs, refresh_outputs, api_visibility=PAGE_EVENT)
-        timer.tick(on_tick, refresh_inputs, refresh_outputs, show_progress="hidden", api_visibility=PAGE_EVENT)
+        refresh.click(on_refresh, [version_state, group], refresh_outputs, api_visibility=PAGE_EVENT)
+        timer.tick(on_tick, [version_state, group], refresh_outputs, show_progress="hidden",
+                   api_visibility=PAGE_EVENT)
         queue_seen = gr.State(None)
 
         def on_queue_tick(seen):

@@ -113,17 +113,3 @@ def test_status_line_never_shows_the_server_results_path():
     assert _public_source_name("/srv/private/imibench/results") == "results"
     assert _public_source_name("hf:owner/leaderboard-results@main") == "hf:owner/leaderboard-results@main"
 
-
-def test_model_dropdowns_list_a_page_of_models_and_search_all(tmp_path, monkeypatch):
-    from leaderboard import app
-    from leaderboard.loading import ResultStore
-
-    snap = app.SnapshotCache(ResultStore(write_results(tmp_path / "results"))).get()
-    keys = [key for _, key in snap.options]
-    monkeypatch.setattr(app, "MODEL_CHOICES_SHOWN", 2)
-    assert [key for _, key in app._model_choices(snap)] == keys[:2]
-    chosen = keys[-1]
-    assert [key for _, key in app._model_choices(snap, keep=chosen)] == [chosen, *keys[:2]]  # the value stays listed
-    found = app._model_choices(snap, "RESNET-50", keep=[chosen])
-    assert found[0][1] == chosen and all("resnet-50" in label.lower() for label, _ in found[1:]) and len(found) > 1
-    assert app._model_choices(snap, "no such model") == []
