@@ -112,4 +112,3 @@ def test_status_line_never_shows_the_server_results_path():
 
     assert _public_source_name("/srv/private/imibench/results") == "results"
     assert _public_source_name("hf:owner/leaderboard-results@main") == "hf:owner/leaderboard-results@main"
-
