@@ -25,7 +25,7 @@ from benchmark.submissions.public import CONFIG_ENV, load_public_config
 from leaderboard import EMPTY_MESSAGE
 from leaderboard.about import ABOUT_MARKDOWN, provenance_markdown
 from leaderboard.figures import compare_figure, layer_profiles_figure, save_figure
-from leaderboard.html_table import legend_html, table_html
+from leaderboard.html_table import frame_html, gallery_html, legend_html, table_html
 from leaderboard.humans import HumanTable, load_human_table
 from leaderboard.loading import LoadedResult, ResultSet, ResultStore, is_hub_source
 from leaderboard.proxy_board import ProxyBoard, load_board
@@ -68,6 +68,10 @@ from leaderboard.views import (
 from leaderboard.web import CSS, JS
 
 TABS = ("leaderboard", "model", "compare", "proxies", "queue", "about", "submit")
+# The app's events serve its own page, not a public API. Undocumented events also keep Gradio from listing every
+# endpoint's choices (1,000 model keys per dropdown input) in the API description embedded in each page load.
+PAGE_EVENT = "undocumented"
+LAYER_CAPTION = "Per layer"
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,8 @@ class Snapshot:
     by_key: dict[str, LoadedResult]
     groups: list[Group]
     conflicts: list[Conflict]
-    read_at: str
     labels: dict[str, str] = field(default_factory=dict)
+    html_by_group: dict[str | None, str] = field(default_factory=dict)  # filled on first use (a pure function)
 
 
 class SnapshotCache:
@@ -116,8 +120,7 @@ class SnapshotCache:
                 table = build_table(results.results, self.humans.lookup if self.humans else None)
                 labels = dict(zip(table["key"], table["model"], strict=True))
                 self._snapshot = Snapshot(version, results, table, chosen,
-                                          comparability_groups(results.results, table), conflicts,
-                                          datetime.now().strftime("%H:%M:%S"), labels)
+                                          comparability_groups(results.results, table), conflicts, labels)
             return self._snapshot
 
 
@@ -130,9 +133,9 @@ def _public_source_name(source: str) -> str:
     return source if is_hub_source(source) else (Path(source).name or "results")
 
 
-def _status(snap: Snapshot) -> str:
+def _status(snap: Snapshot, read_at: datetime) -> str:
     return (f"Results from {code_span(_public_source_name(snap.results.source))}: **{len(snap.table)}** model(s) in "
-            f"{len(snap.groups)} comparability group(s), read at {snap.read_at}.")
+            f"{len(snap.groups)} comparability group(s), read at {read_at.strftime('%H:%M:%S')}.")
 
 
 def _empty_state(snap: Snapshot) -> tuple[str, bool]:
@@ -169,7 +172,12 @@ def _group_update(snap: Snapshot, version: str | None, current: str | None) -> g
 
 
 def _table_html(snap: Snapshot, group: str | None) -> str:
-    return table_html(filter_table(snap.table, group=group) if group else snap.table.iloc[0:0])
+    """The group's table HTML, rendered once per snapshot and group (group switches and reloads reuse it)."""
+    cached = snap.html_by_group.get(group)
+    if cached is None:
+        cached = table_html(filter_table(snap.table, group=group) if group else snap.table.iloc[0:0])
+        snap.html_by_group[group] = cached
+    return cached
 
 
 def _group_note(snap: Snapshot, group: str | None) -> str:
@@ -183,17 +191,16 @@ def _group_note(snap: Snapshot, group: str | None) -> str:
 
 
 def _unit_outputs(snap: Snapshot, key: str | None, layer: str | None, channel: Any, task: Any,
-                  roots: Any) -> tuple:
-    """(layer, unit, task, summary, warning, max gallery, min gallery, query gallery) updates; never an error."""
+                  roots: Any, thumbs: Path) -> tuple:
+    """(layer, unit, task, summary, warning, images) updates; never an error. Thumbnails are saved in `thumbs`."""
     loaded = snap.by_key.get(key) if key else None
     blank = (gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
              gr.Dropdown(choices=[], value=None))
     if loaded is None:
-        return (*blank, "_Pick a model to browse its units._", gr.Markdown(value="", visible=False), [], [], [])
+        return (*blank, "_Pick a model to browse its units._", gr.Markdown(value="", visible=False), "")
     layers = layer_names(loaded)
     if not layers:
-        return (*blank, "This result file records no per-unit scores.", gr.Markdown(value="", visible=False),
-                [], [], [])
+        return (*blank, "This result file records no per-unit scores.", gr.Markdown(value="", visible=False), "")
     layer = layer if layer in layers else layers[0]
     units = unit_choices(loaded, layer)
     channels = [value for _, value in units]
@@ -212,7 +219,9 @@ def _unit_outputs(snap: Snapshot, key: str | None, layer: str | None, channel: A
     return (gr.Dropdown(choices=layers, value=layer), gr.Dropdown(choices=units, value=channel),
             gr.Dropdown(choices=tasks, value=task), view.summary,
             gr.Markdown(value=md_escape(view.warning), visible=bool(view.warning)),
-            view.max_references, view.min_references, view.queries)
+            gallery_html([("uv-max", "Max references (most activating first)", view.max_references),
+                          ("uv-min", "Min references (least activating first)", view.min_references),
+                          ("uv-queries", "Queries (max query, min query)", view.queries)], thumbs))
 
 
 def _model_page(snap: Snapshot, key: str | None, humans: HumanTable | None) -> tuple:
@@ -266,6 +275,10 @@ def _proxy_html(board: ProxyBoard, reports_folder: Path | None) -> str:
             + (f"<p>Unreadable report files:</p><ul>{invalid}</ul>" if invalid else ""))
 
 
+def _queue_html(queue: Path | None) -> str:
+    return frame_html(queue_table(queue), "Submissions (pending, running, finished, failed with reason)")
+
+
 def _compare(snap: Snapshot, group: str | None, highlighted: list[str] | None) -> pd.DataFrame:
     rows = filter_table(snap.table, group=group) if group else snap.table
     return compare_frame(rows, highlighted or [])
@@ -286,6 +299,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
     empty_text, empty_visible = _empty_state(snap)
     invalid_text, invalid_visible = _invalid_panel(snap)
     roots = config.stimuli_root
+    thumbs = Path(tempfile.mkdtemp(prefix="imibench-thumbs-"))  # the unit viewer's JPEG thumbnails, served as files
     folder = snap.results.folder
     reports = config.reports or (folder / "reports" if folder is not None and (folder / "reports").is_dir() else None)
 
@@ -295,7 +309,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     "validated against human 2-AFC responses. Click a row for the model's page.",
                     elem_classes="lb-intro")
         with gr.Row(equal_height=True):
-            status = gr.Markdown(_status(snap), elem_id="status")
+            status = gr.Markdown(_status(snap, store.read_at), elem_id="status")
             refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="refresh")
         empty = gr.Markdown(empty_text, visible=empty_visible, elem_id="empty-state")
         invalid = gr.HTML(invalid_text, visible=invalid_visible, elem_id="invalid-files")
@@ -333,13 +347,12 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     csv_file = gr.File(label="CSV", interactive=False, height=90, visible=False, elem_id="csv-file")
 
             with gr.Tab("Model", id="model") as tab_model:
-                page_model = gr.Dropdown(model_choices, value=model_keys[0] if model_keys else None, label="Model",
-                                         elem_id="page-model")
-                header, layers_df, profile_df, scatter_df = _model_page(snap, model_keys[0] if model_keys else None,
-                                                                        humans)
+                initial_model = model_keys[0] if model_keys else None
+                page_model = gr.Dropdown(model_choices, value=initial_model, label="Model", elem_id="page-model")
+                header, layers_df, profile_df, scatter_df = _model_page(snap, initial_model, humans)
                 page_header = gr.Markdown(header, elem_id="model-header")
                 with gr.Row():
-                    layer_table = gr.Dataframe(layers_df, interactive=False, label="Per layer", elem_id="layer-table")
+                    layer_table = gr.HTML(frame_html(layers_df, LAYER_CAPTION), elem_id="layer-table")
                     layer_plot = gr.LinePlot(profile_df, x="relative depth", y="MIS mean", color="model",
                                              tooltip=["model", "layer", "MIS mean", "ci_low", "ci_high"],
                                              label="MIS per layer (hover for values)", elem_id="layer-plot")
@@ -355,11 +368,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                     uv_task = gr.Dropdown([], label="Task", elem_id="uv-task", allow_custom_value=True)
                 uv_summary = gr.Markdown(elem_id="uv-summary")
                 uv_warning = gr.Markdown(visible=False, elem_id="uv-warning")
-                galleries = [gr.Gallery(label=label, columns=9, height=170, object_fit="contain", elem_id=elem,
-                                        format="png")
-                             for label, elem in (("Max references (most activating first)", "uv-max"),
-                                                 ("Min references (least activating first)", "uv-min"),
-                                                 ("Queries (max query, min query)", "uv-queries"))]
+                uv_images = gr.HTML(elem_id="uv-images")
 
             with gr.Tab("Compare", id="compare") as tab_compare:
                 highlight = gr.Dropdown(model_choices, value=model_keys[:3], multiselect=True,
@@ -386,8 +395,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 proxy_html = gr.HTML(_proxy_html(load_board(reports), reports), elem_id="proxy-board")
 
             with gr.Tab("Queue", id="queue") as tab_queue:
-                queue_df = gr.Dataframe(queue_table(config.queue), interactive=False, elem_id="queue-table",
-                                        label="Submissions (pending, running, finished, failed with reason)")
+                queue_df = gr.HTML(_queue_html(config.queue), elem_id="queue-table")
 
             with gr.Tab("About", id="about") as tab_about:
                 gr.Markdown(ABOUT_MARKDOWN, elem_id="about")
@@ -438,13 +446,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
             snap = cache.get()
             return _table_html(snap, group_id), _group_note(snap, group_id), _compare(snap, group_id, None)
 
-        group.change(on_group, group, [table, group_note, compare_plot], show_progress="hidden")
+        group.change(on_group, group, [table, group_note, compare_plot], show_progress="hidden",
+                     api_visibility=PAGE_EVENT)
         group.change(None, group, None, js="(g) => { window.imiUrl({group: g}); }")
 
         def on_bench(version, current):
             return _group_update(cache.get(), version, current)
 
-        bench.change(on_bench, [bench, group], group)
+        bench.change(on_bench, [bench, group], group, api_visibility=PAGE_EVENT)
 
         def on_export(group_id, query, families, sources, hide, low, high):
             rows = filter_table(cache.get().table, query or "", families=families or (), sources=sources or (),
@@ -452,41 +461,50 @@ def build_app(config: AppConfig) -> gr.Blocks:
                                 params_max=_float_or_none(high))
             return gr.File(value=str(write_csv(rows)), visible=True)
 
-        export.click(on_export, [group, search, family, source, hide_untrained, pmin, pmax], csv_file)
+        export.click(on_export, [group, search, family, source, hide_untrained, pmin, pmax], csv_file,
+                     api_visibility=PAGE_EVENT)
 
-        unit_outputs = [uv_layer, uv_unit, uv_task, uv_summary, uv_warning, *galleries]
+        unit_outputs = [uv_layer, uv_unit, uv_task, uv_summary, uv_warning, uv_images]
         page_outputs = [page_header, layer_table, layer_plot, human_plot]
 
-        def on_page_model(key):
-            snap = cache.get()
+        def model_page_outputs(snap: Snapshot, key: str | None) -> tuple:
             header, layers_frame, profile, scatter = _model_page(snap, key, humans)
-            return (header, layers_frame, profile, gr.ScatterPlot(value=scatter, visible=scatter is not None),
-                    *_unit_outputs(snap, key, None, None, None, roots))
+            return (header, frame_html(layers_frame, LAYER_CAPTION), profile,
+                    gr.ScatterPlot(value=scatter, visible=scatter is not None),
+                    *_unit_outputs(snap, key, None, None, None, roots, thumbs))
 
-        page_model.change(on_page_model, page_model, page_outputs + unit_outputs)
+        def on_page_model(key):
+            return model_page_outputs(cache.get(), key)
+
+        # `.input`, not `.change`: a row click and the URL set the dropdown and fill the page in the same reply.
+        page_model.input(on_page_model, page_model, page_outputs + unit_outputs, api_visibility=PAGE_EVENT)
         page_model.change(None, page_model, None, js="(m) => { window.imiUrl({model: m}); }")
 
         def on_layer(key, layer):
-            return _unit_outputs(cache.get(), key, layer, None, None, roots)
+            return _unit_outputs(cache.get(), key, layer, None, None, roots, thumbs)
 
         def on_unit(key, layer, channel):
-            return _unit_outputs(cache.get(), key, layer, channel, None, roots)
+            return _unit_outputs(cache.get(), key, layer, channel, None, roots, thumbs)
 
         def on_task(key, layer, channel, task):
-            return _unit_outputs(cache.get(), key, layer, channel, task, roots)
+            return _unit_outputs(cache.get(), key, layer, channel, task, roots, thumbs)
 
-        uv_layer.input(on_layer, [page_model, uv_layer], unit_outputs)
-        uv_unit.input(on_unit, [page_model, uv_layer, uv_unit], unit_outputs)
-        uv_task.input(on_task, [page_model, uv_layer, uv_unit, uv_task], unit_outputs)
+        uv_layer.input(on_layer, [page_model, uv_layer], unit_outputs, api_visibility=PAGE_EVENT)
+        uv_unit.input(on_unit, [page_model, uv_layer, uv_unit], unit_outputs, api_visibility=PAGE_EVENT)
+        uv_task.input(on_task, [page_model, uv_layer, uv_unit, uv_task], unit_outputs, api_visibility=PAGE_EVENT)
 
         def on_row(picked):
+            snap = cache.get()
             key = str(picked or "").rsplit("|", 1)[0]
-            if key not in cache.get().by_key:
-                return gr.skip()
-            return gr.Dropdown(value=key)
+            if key not in snap.by_key:
+                return tuple(gr.skip() for _ in [tabs, page_model, *page_outputs, *unit_outputs])
+            return (gr.Tabs(selected="model"), gr.Dropdown(value=key), *model_page_outputs(snap, key))
 
-        # The browser switches to the Model tab and writes the URL itself (web.py); the server fills the page.
-        row_pick.change(on_row, row_pick, page_model, show_progress="hidden")
+        # The browser writes the URL itself (web.py); one server reply selects the Model tab, sets the model
+        # dropdown and fills the whole page (header, per-layer table and plot, unit viewer), so the page is drawn
+        # once, with the clicked model's data.
+        row_pick.change(on_row, row_pick, [tabs, page_model, *page_outputs, *unit_outputs], show_progress="hidden",
+                        api_visibility=PAGE_EVENT)
 
         for tab_id, tab in (("leaderboard", tab_leaderboard), ("model", tab_model), ("compare", tab_compare),
                             ("proxies", tab_proxies), ("queue", tab_queue), ("about", tab_about),
@@ -498,7 +516,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             chosen = [snap.by_key[k] for k in (keys or []) if k in snap.by_key]
             return _compare(snap, group_id, keys), profile_frame(chosen)
 
-        highlight.change(on_highlight, [highlight, group], [compare_plot, compare_profile])
+        highlight.change(on_highlight, [highlight, group], [compare_plot, compare_profile], api_visibility=PAGE_EVENT)
 
         def on_figures(keys, group_id):
             snap = cache.get()
@@ -509,12 +527,12 @@ def build_app(config: AppConfig) -> gr.Blocks:
             paths += save_figure(layer_profiles_figure(chosen, snap.labels), target / "layer_profiles")
             return gr.File(value=[str(p) for p in paths], visible=True)
 
-        figures_button.click(on_figures, [highlight, group], figures_files)
+        figures_button.click(on_figures, [highlight, group], figures_files, api_visibility=PAGE_EVENT)
 
         def on_about(key):
             return provenance_markdown(cache.get().by_key.get(key) if key else None)
 
-        about_row.change(on_about, about_row, about_md)
+        about_row.change(on_about, about_row, about_md, api_visibility=PAGE_EVENT)
 
         def on_submit(model, pretrained, revision, images, name, family_text, license_text, paper, submitter, top1,
                       request: gr.Request, progress=gr.Progress()):
@@ -548,7 +566,8 @@ def build_app(config: AppConfig) -> gr.Blocks:
                               config=public).message
 
         submit_button.click(on_submit, [f_model, f_pretrained, f_revision, f_images, f_name, f_family, f_license,
-                                        f_paper, f_submitter, f_top1], submit_result, show_progress="full")
+                                        f_paper, f_submitter, f_top1], submit_result, show_progress="full",
+                            api_visibility=PAGE_EVENT)
 
         # -------------------------------------------------------- URL state in, reloading
         def on_load(query):
@@ -568,32 +587,37 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 value = _float_or_none(params.get(name))
                 return f"{value:g}" if value is not None else gr.skip()
 
-            # Only what the URL names is set, so a click made while the page loads is never undone.
+            # Only what the URL names is set, so a click made while the page loads is never undone; the model
+            # page is filled for the URL's model, else for the dropdown's initial one.
             return (gr.Tabs(selected=tab) if tab else gr.skip(), group_id or gr.skip(),
                     params.get("q", "")[:200] or gr.skip(), listed("family", choices["family"]),
                     listed("source", choices["source"]), True if params.get("untrained") == "hide" else gr.skip(),
-                    number("pmin"), number("pmax"), cols or gr.skip(), model or gr.skip())
+                    number("pmin"), number("pmax"), cols or gr.skip(), model or gr.skip(),
+                    *model_page_outputs(snap, model or initial_model))
 
         demo.load(on_load, url_state, [tabs, group, search, family, source, hide_untrained, pmin, pmax, columns,
-                                       page_model], js="(q) => window.imiInitialQuery || ''").then(
+                                       page_model, *page_outputs, *unit_outputs],
+                  js="(q) => window.imiInitialQuery || ''", api_visibility=PAGE_EVENT).then(
             None, None, None, js="() => { window.imiReady = true; }")
-        demo.load(on_page_model, page_model, page_outputs + unit_outputs)
 
         refresh_outputs = [version_state, status, empty, invalid, group, table, group_note, page_model, highlight,
                            about_row, queue_df, proxy_html]
 
         def full_update(seen, group_id):
             snap = cache.get()
+            if snap.version == seen:  # same files as this page shows: only the read time and the side boards change
+                return (gr.skip(), _status(snap, store.read_at), *(gr.skip() for _ in refresh_outputs[2:-2]),
+                        _queue_html(config.queue), _proxy_html(load_board(reports), reports))
             options = _model_choices(snap)
             empty_text, empty_visible = _empty_state(snap)
             invalid_text, invalid_visible = _invalid_panel(snap)
             ids = [g.id for g in snap.groups]
             group_id = group_id if group_id in ids else (ids[0] if ids else None)
-            return (snap.version, _status(snap), gr.Markdown(value=empty_text, visible=empty_visible),
+            return (snap.version, _status(snap, store.read_at), gr.Markdown(value=empty_text, visible=empty_visible),
                     gr.HTML(value=invalid_text, visible=invalid_visible),
                     gr.Dropdown(choices=group_choices(snap.groups), value=group_id), _table_html(snap, group_id),
                     _group_note(snap, group_id), gr.Dropdown(choices=options), gr.Dropdown(choices=options),
-                    gr.Dropdown(choices=options), queue_table(config.queue),
+                    gr.Dropdown(choices=options), _queue_html(config.queue),
                     _proxy_html(load_board(reports), reports))
 
         def on_refresh(seen, group_id):
@@ -606,18 +630,20 @@ def build_app(config: AppConfig) -> gr.Blocks:
                 return tuple(gr.skip() for _ in refresh_outputs)
             return full_update(seen, group_id)
 
-        refresh.click(on_refresh, [version_state, group], refresh_outputs)
-        timer.tick(on_tick, [version_state, group], refresh_outputs, show_progress="hidden")
+        refresh.click(on_refresh, [version_state, group], refresh_outputs, api_visibility=PAGE_EVENT)
+        timer.tick(on_tick, [version_state, group], refresh_outputs, show_progress="hidden",
+                   api_visibility=PAGE_EVENT)
         queue_seen = gr.State(None)
 
         def on_queue_tick(seen):
             signature = queue_signature(config.queue)
             if signature == seen:
                 return gr.skip(), seen
-            return queue_table(config.queue), signature
+            return _queue_html(config.queue), signature
 
-        timer.tick(on_queue_tick, queue_seen, [queue_df, queue_seen], show_progress="hidden")
-    demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports) if p]  # type: ignore[attr-defined]
+        timer.tick(on_queue_tick, queue_seen, [queue_df, queue_seen], show_progress="hidden",
+                   api_visibility=PAGE_EVENT)
+    demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports, thumbs) if p]  # type: ignore[attr-defined]
     return demo
 
 
@@ -643,6 +669,8 @@ def launch_app(config: AppConfig, *, host: str = "127.0.0.1", port: int = 7860,
     demo = build_app(config)
     allowed = getattr(demo, "imi_allowed_paths", [])
     # show_error=False: an exception's text can name server paths; handlers report users' mistakes themselves.
+    # No "Use via API" link: the events serve this page only (PAGE_EVENT).
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, quiet=True,
-                show_error=False, allowed_paths=allowed or None, theme=gr.themes.Default(), css=CSS, head=JS)
+                footer_links=["gradio", "settings"], show_error=False, allowed_paths=allowed or None,
+                theme=gr.themes.Default(), css=CSS, head=JS)
     return demo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from benchmark.api.errors import DataValidationError, ImiBenchError, SourceUnavailableError
@@ -95,6 +96,19 @@ def folder_signature(folder: Path | None) -> tuple[int, int]:
     return (len(paths), newest)
 
 
+def content_signature(results: ResultSet) -> tuple:
+    """What a read saw: every file with its size and modification time, the invalid files and the problem."""
+    def stamp(path: Path) -> tuple[str, int, int]:
+        try:
+            stat = path.stat()
+        except OSError:
+            return (str(path), -1, -1)
+        return (str(path), stat.st_mtime_ns, stat.st_size)
+
+    return (results.source, str(results.folder), tuple(stamp(r.path) for r in results.results),
+            results.invalid, results.problem)
+
+
 _READ_CACHE: dict[str, tuple[tuple[int, int], LoadedResult | InvalidFile]] = {}
 _READ_CACHE_MAX = 50_000
 
@@ -163,7 +177,9 @@ class ResultStore:
         self.source = str(source)
         self._lock = threading.Lock()
         self._signature: tuple[int, int] | None = None
+        self._content: tuple | None = None
         self.version = 0
+        self.read_at = datetime.now()
         self.results = ResultSet(self.source, None)
         self.reload()
 
@@ -173,11 +189,15 @@ class ResultStore:
         return is_hub_source(self.source)
 
     def reload(self) -> ResultSet:
-        """Read the source again (downloads again for a Hub repo) and bump `version`."""
+        """Read the source again (downloads again for a Hub repo); bump `version` only when its content changed."""
         with self._lock:
-            self.results = load_results(self.source)
-            self._signature = folder_signature(self.results.folder)
-            self.version += 1
+            results = load_results(self.source)
+            content = content_signature(results)
+            self.read_at = datetime.now()
+            self._signature = folder_signature(results.folder)
+            if content != self._content or self.version == 0:
+                self.results, self._content = results, content
+                self.version += 1
             return self.results
 
     def poll(self) -> bool:

@@ -253,6 +253,9 @@ def resolve_duplicates(results: Iterable[LoadedResult]) -> tuple[dict[str, Loade
     chosen: dict[str, LoadedResult] = {}
     conflicts: list[Conflict] = []
     for key, claims in by_key.items():
+        if len(claims) == 1:
+            chosen[key] = claims[0]
+            continue
         distinct = {claim.result.model_dump_json(): claim for claim in claims}
         if len(distinct) == 1:
             chosen[key] = claims[0]
@@ -266,6 +269,22 @@ def resolve_duplicates(results: Iterable[LoadedResult]) -> tuple[dict[str, Loade
 def latest_results(results: Iterable[LoadedResult]) -> dict[str, LoadedResult]:
     """The unambiguous result per (submission id, benchmark version) (conflicting keys left out)."""
     return resolve_duplicates(results)[0]
+
+
+_ROW_CACHE: dict[int, tuple[LoadedResult, HumanLookup | None, dict[str, Any]]] = {}
+_ROW_CACHE_MAX = 20_000
+
+
+def _cached_row(loaded: LoadedResult, humans: HumanLookup | None) -> dict[str, Any]:
+    """`result_row`, reused while the same (unchanged, not re-read) result object is listed with the same humans."""
+    cached = _ROW_CACHE.get(id(loaded))
+    if cached is not None and cached[0] is loaded and cached[1] == humans:  # the entry holds `loaded`: ids are safe
+        return dict(cached[2])
+    row = result_row(loaded, humans)
+    if len(_ROW_CACHE) >= _ROW_CACHE_MAX:
+        _ROW_CACHE.clear()
+    _ROW_CACHE[id(loaded)] = (loaded, humans, row)
+    return dict(row)
 
 
 _BOOT_CACHE: dict[tuple, np.ndarray] = {}
@@ -300,7 +319,7 @@ def build_table(results: Iterable[LoadedResult], humans: HumanLookup | None = No
     chosen = list(latest_results(results).values())
     if not chosen:
         return empty_table()
-    frame = pd.DataFrame([result_row(loaded, humans) for loaded in chosen])
+    frame = pd.DataFrame([_cached_row(loaded, humans) for loaded in chosen])
     revisions = frame.groupby("model_id")["revision"].transform("nunique")
     newer = (revisions > 1) & (frame["revision"] != "")  # several revisions of one model: say which is which
     frame.loc[newer, "model"] = frame.loc[newer, "model"] + " @ rev " + frame.loc[newer, "revision"].str[:10]
@@ -328,7 +347,7 @@ class Group:
 
 def comparability_groups(results: Iterable[LoadedResult], table: pd.DataFrame) -> list[Group]:
     """The keys present in `table`, real-data groups first, larger first (the first one is the default)."""
-    keys = {comparability_of(loaded.result).id: comparability_of(loaded.result) for loaded in results}
+    keys = {key.id: key for key in (comparability_of(loaded.result) for loaded in results)}
     counts = table["group"].value_counts() if not table.empty else pd.Series(dtype=int)
     groups = [Group(key_id, keys[key_id].label if key_id in keys else key_id, int(count),
                     bool(keys[key_id].real_humans) if key_id in keys else False,

@@ -12,9 +12,21 @@ CSS = """
 #lb-table td[data-num] { font-variant-numeric: tabular-nums; }
 #lb-table tbody tr { cursor: pointer; }
 #lb-table tbody tr:hover { background: var(--background-fill-secondary); }
+#lb-table tbody tr.lb-opened { background: var(--color-accent-soft); }  /* the row whose page is open (or opening) */
 #lb-table th[aria-sort="ascending"] .sort-mark::after { content: " \\25B2"; }
 #lb-table th[aria-sort="descending"] .sort-mark::after { content: " \\25BC"; }
-.lb-hidden-row { display: none; }
+.lb-hidden-row, .lb-beyond { display: none; }
+.lb-more { margin: 4px 8px; font-size: 12px; color: var(--body-text-color-subdued); }
+.lb-more:empty { display: none; }
+.lb-caption { font-weight: 600; margin: 4px 0; }
+.lb-frame-wrap { overflow-x: auto; }
+table.lb-frame { border-collapse: collapse; font-size: 13px; border: 0; }
+table.lb-frame th, table.lb-frame td { padding: 3px 8px; border: 0; border-top: 1px solid var(--border-color-primary);
+  text-align: left; }
+.uv-row { display: flex; flex-wrap: wrap; gap: 6px; }
+.uv-gallery figure { margin: 0; width: 150px; }
+.uv-gallery img { width: 150px; height: 150px; object-fit: contain; background: var(--background-fill-secondary); }
+.uv-gallery figcaption { font-size: 11px; overflow-wrap: anywhere; }
 .lb-legend dt { font-weight: 600; } .lb-legend dd { margin: 0 0 6px 12px; }
 #row-pick, #url-state { display: none !important; }
 #submit-required { color: #b00020; }
@@ -74,9 +86,11 @@ JS = r"""
     const index = [...th.parentNode.children].indexOf(th);
     const sign = state.dir === "ascending" ? 1 : -1;
     const rows = [...t.tBodies[0].rows];
+    const numeric = th.dataset.num === "1";  // by the cell's data-v where present, else by its text
     const key = (tr) => {
       const td = tr.children[index];
-      return td.dataset.num === "1" ? [td.dataset.v, true] : [td.textContent.toLowerCase(), false];
+      return numeric ? [td.dataset.v !== undefined ? td.dataset.v : td.textContent.trim(), true]
+        : [td.textContent.toLowerCase(), false];
     };
     rows.sort((a, b) => {
       const [va, na] = key(a); const [vb, nb] = key(b);
@@ -87,7 +101,38 @@ JS = r"""
     rows.forEach((r) => frag.appendChild(r)); body.appendChild(frag);
     t.querySelectorAll("thead th").forEach((h) => h.setAttribute("aria-sort", h === th ? state.dir : "none"));
   }
-  function applyAll() { applyColumns(); applyFilters(); applySort(); }
+  // Only the first `limit` matching rows are laid out (the rest: .lb-beyond, display: none); the note under the
+  // table says how many are shown, and more are revealed as it scrolls into view.
+  function applyLimit() {
+    const t = table(); if (!t) return;
+    const limit = Number(t.dataset.limit || t.dataset.page || 100);
+    let shown = 0;
+    for (const tr of t.tBodies[0].rows) {
+      const visible = !tr.classList.contains("lb-hidden-row");
+      if (visible) shown++;
+      tr.classList.toggle("lb-beyond", visible && shown > limit);
+    }
+    const more = t.parentNode.querySelector(".lb-more");
+    if (more) {
+      const text = shown > limit ? `Showing ${limit} of ${shown} rows; scroll for more.` : "";
+      if (more.textContent !== text) more.textContent = text;
+    }
+  }
+  let moreObserver = null;
+  function watchMore() {
+    const t = table(); if (!t) return;
+    const more = t.parentNode.querySelector(".lb-more"); if (!more) return;
+    if (moreObserver) moreObserver.disconnect();
+    moreObserver = new IntersectionObserver((entries) => {
+      if (!entries.some((e) => e.isIntersecting) || !more.textContent) return;
+      const t2 = table(); if (!t2) return;
+      t2.dataset.limit = String(Number(t2.dataset.limit || t2.dataset.page || 100) + Number(t2.dataset.page || 100));
+      applyLimit();
+      moreObserver.unobserve(more); moreObserver.observe(more);  // still in view: the next call reveals more
+    }, {rootMargin: "600px"});
+    moreObserver.observe(more);
+  }
+  function applyAll() { applyColumns(); applyFilters(); applySort(); applyLimit(); }
   window.imiInitialQuery = window.location.search;
   function writeUrl(extra) {
     if (!window.imiReady) return;  // the server applies the shared URL first (demo.load)
@@ -114,16 +159,16 @@ JS = r"""
       const col = th.dataset.col;
       state.dir = state.sort === col && state.dir === "descending" ? "ascending"
         : (state.sort === col ? "descending" : (col === "c-rank" || col === "c-model" ? "ascending" : "descending"));
-      state.sort = col; applySort(); writeUrl(); return;
+      state.sort = col; applySort(); applyLimit(); writeUrl(); return;
     }
     const tr = event.target.closest("#lb-table tbody tr");
     if (tr) {
       const box = document.querySelector("#row-pick textarea, #row-pick input");
       if (!box) return;
+      for (const other of tr.parentNode.querySelectorAll("tr.lb-opened")) other.classList.remove("lb-opened");
+      tr.classList.add("lb-opened");  // at once, while the server fills the model page
       box.value = tr.dataset.key + "|" + Date.now();
-      box.dispatchEvent(new Event("input", {bubbles: true}));
-      const tab = document.querySelector('button[role="tab"][data-tab-id="model"]');
-      if (tab) tab.click();  // switch at once; the server fills the model page
+      box.dispatchEvent(new Event("input", {bubbles: true}));  // the server's reply opens the filled model page
       writeUrl({tab: "model", model: tr.dataset.key});
     }
   });
@@ -143,7 +188,7 @@ JS = r"""
   document.addEventListener("input", checkRequired);
   new MutationObserver(() => {
     const t = table();
-    if (t && t.dataset.applied !== "1") { t.dataset.applied = "1"; applyAll(); }
+    if (t && t.dataset.applied !== "1") { t.dataset.applied = "1"; applyAll(); watchMore(); }
     checkRequired();
   }).observe(document.documentElement, {childList: true, subtree: true});
 })();

@@ -269,3 +269,54 @@ def test_unchanged_files_are_not_parsed_again_and_changed_ones_are(tmp_path, mon
     (folder / "00_resnet50.a1_in1k.json").write_text("{broken", encoding="utf-8")
     changed = load_results(folder)
     assert len(calls) == 1 and [item.name for item in changed.invalid] == ["00_resnet50.a1_in1k.json"]
+
+
+def test_store_version_moves_only_when_the_files_change(tmp_path):
+    folder = write_results(tmp_path / "results", invalid=False)
+    store = ResultStore(folder)
+    version, first_read = store.version, store.read_at
+    store.reload()  # same files: the ranked table is kept, the read time moves
+    assert store.version == version and store.read_at >= first_read
+    path = min(folder.glob("*.json"))
+    path.write_text(path.read_text() + "\n")  # same result, another size: a changed file
+    store.reload()
+    assert store.version == version + 1
+    path.unlink()
+    store.reload()
+    assert store.version == version + 2 and len(store.results.results) == len(MODELS) - 1
+
+
+def test_table_html_lays_out_the_first_page_of_rows_only(table, monkeypatch):
+    from leaderboard import html_table
+
+    monkeypatch.setattr(html_table, "PAGE_ROWS", 2)
+    text = html_table.table_html(table)
+    assert text.count('<tr class="lb-beyond"') == len(table) - 2
+    assert f"Showing 2 of {len(table)} rows" in text and 'data-page="2"' in text
+    assert '<th class="c-mis-mean" data-col="c-mis-mean"' in text and 'data-num="1"' in text
+    assert 'class="c-mis-mean" data-v=' not in text  # sorted by its text, which is its value
+    assert '<td class="c-rank" data-v="1.0">' in text  # a rank's text ("1 (1-2)") is not its value
+
+
+def test_small_frames_and_galleries_are_escaped_html(tmp_path):
+    from PIL import Image
+
+    from leaderboard.html_table import FILE_ROUTE, frame_html, gallery_html
+
+    frame = frame_html(pd.DataFrame({"layer": ["<b>x</b>"], "MIS mean": [0.5]}), "Per <layer>")
+    assert "&lt;b&gt;x&lt;/b&gt;" in frame and "Per &lt;layer&gt;" in frame and "<b>" not in frame
+    tile = Image.new("RGB", (4, 4), (255, 0, 0))
+    text = gallery_html([("uv-max", "Max", [(tile, 'ref "1" <a>')]), ("uv-min", "Min", [])], tmp_path)
+    assert text.count("<img ") == 1 and 'id="uv-min"' not in text  # an empty section is left out
+    assert 'ref &quot;1&quot; &lt;a&gt;' in text
+    saved = list(tmp_path.rglob("*.jpeg"))
+    assert len(saved) == 1 and f'src="{FILE_ROUTE}{saved[0]}"' in text
+
+
+def test_rows_are_rebuilt_for_a_changed_file(tmp_path):
+    folder = write_results(tmp_path / "results", invalid=False)
+    assert "ResNet-50 A1" in set(build_table(load_results(folder).results)["model"])
+    path = next(p for p in folder.glob("*.json") if "ResNet-50 A1" in p.read_text())
+    path.write_text(path.read_text().replace("ResNet-50 A1", "ResNet-50 renamed"))
+    models = set(build_table(load_results(folder).results)["model"])
+    assert "ResNet-50 renamed" in models and "ResNet-50 A1" not in models
