@@ -1,7 +1,9 @@
 """Calibration study of the validation statistics on simulated releases (prints numbers; not a pytest).
 
 - Null study: human accuracy shuffled within mode (LOMO and k-fold), for mis-pixel, learned and the noise
-  proxy: the headline's mean and sd, and how often its 95% CI covers 0 (nominal 95%).
+  proxy: the headline's mean and sd, and how often its 95% CI covers 0 (nominal 95%). As in the harness, a fitted
+  proxy's CI refits its cross-validation on every cluster resample (`--n-refits`), a calibration-free one's
+  resamples fixed scores (`--n-boot`).
 - Signal study: a planted proxy (true accuracy + noise) on fresh releases: does the CI cover the population
   value of the headline at the nominal rate; per-release realised truth-vs-observed correlation; r/ceiling of the
   planted truth.
@@ -133,9 +135,10 @@ def load_release(root: Path, *, features: bool = True) -> Release:
 
 
 def headline(metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, scheme: str, seed: int,
-             n_boot: int, pooled: list[float] | None = None) -> inf.Interval:
-    """Held-out headline with its CI, as the harness computes it (appends the pooled held-out r to `pooled`)."""
-    from benchmark.validation.harness import headline_scores
+             n_boot: int, pooled: list[float] | None = None, n_refits: int = 50) -> inf.Interval:
+    """Held-out headline with its CI, as the harness computes it: a fitted proxy's cross-validation refitted on
+    `n_refits` cluster resamples, a calibration-free proxy's fixed scores on `n_boot` (appends the pooled r)."""
+    from benchmark.validation.harness import Refits, headline_scores, needs_refits
 
     splits = make_splits(units, scheme, seed=seed)
     predicted, folds = _cross_validate(metric, units, y, splits, progress=False, desc="")
@@ -143,6 +146,9 @@ def headline(metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, scheme:
         pooled.append(float(np.corrcoef(y, predicted)[0, 1]) if np.ptp(predicted) > 0 else 0.0)
     scores = headline_scores(metric, units, predicted)
     design = inf.Design.make(folds, [base_model(u.model) for u in units])
+    if needs_refits(metric, design):
+        refits = Refits.run(metric, units, y, splits, design, n_refits=n_refits, seed=seed)
+        return inf.linear_interval(inf.headline_r(y, scores, folds), refits.headlines, design.n_clusters, 0.95)
     return inf.headline_interval(y, scores, design, n_boot=n_boot, seed=seed)[0]
 
 
@@ -150,7 +156,7 @@ def headline(metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, scheme:
 
 
 def null_study(release: Release, proxies_: list[str], schemes: list[str], runs: int, n_boot: int,
-               mode: str = "natural") -> list[dict]:
+               mode: str = "natural", n_refits: int = 50) -> list[dict]:
     """Shuffled labels within mode: headline mean/sd and CI coverage of 0."""
     rows = []
     for scheme in schemes:
@@ -160,11 +166,13 @@ def null_study(release: Release, proxies_: list[str], schemes: list[str], runs: 
             for run in range(runs):
                 y = rng.permutation(release.observed[mode])
                 metric = replay_metric(name, seed=run)
-                result = headline(metric, release.units[mode], y, scheme, run, n_boot, pooled)
+                result = headline(metric, release.units[mode], y, scheme, run, n_boot, pooled, n_refits)
                 values.append(result.value)
                 covered.append(result.ci_low <= 0 <= result.ci_high)
                 p_values.append(result.p_value)
+            refitted = needs_refits_name(name)
             rows.append({"study": "null", "scheme": scheme, "proxy": name, "runs": runs,
+                         "interval": f"refitted on {n_refits} resamples" if refitted else f"{n_boot} fixed-score",
                          "mean": float(np.mean(values)), "sd": float(np.std(values)),
                          "coverage_of_0": float(np.mean(covered)),
                          "rejections_at_5pct": float(np.mean(np.array(p_values) < 0.05)),
@@ -172,6 +180,11 @@ def null_study(release: Release, proxies_: list[str], schemes: list[str], runs: 
                          "seconds": round(time.perf_counter() - start, 1)})
             print(_fmt(rows[-1]), flush=True)
     return rows
+
+
+def needs_refits_name(name: str) -> bool:
+    """Whether the study's stand-in for `name` is a fitted proxy (its CI refits on every resample)."""
+    return not isinstance(replay_metric(name), CalibratedProxy)
 
 
 def per_model_null(release: Release, runs: int, n_boot: int, mode: str = "natural") -> dict:
@@ -279,26 +292,35 @@ def _folds(units: list[ProxyUnit], scheme: str, seed: int) -> np.ndarray:
     return folds
 
 
-def ranking(release: Release, n_boot: int, mode: str = "natural") -> list[dict]:
-    """Headline of each proxy on the release's real (simulated) labels, and the paired tests against mis-pixel."""
-    from benchmark.validation.harness import headline_scores
+def ranking(release: Release, n_boot: int, mode: str = "natural", n_refits: int = 200) -> list[dict]:
+    """Headline of each proxy on the release's (simulated) labels, and the paired tests against mis-pixel.
+
+    As `imibench proxy validate --metrics A,B` does: every proxy's replicates come from the same `n_refits` cluster
+    resamples (seed 0), refitted for fitted proxies (mis-pixel, learned), fixed scores for calibration-free ones.
+    """
+    from benchmark.validation.harness import Refits, headline_scores, needs_refits
 
     units, y = release.units[mode], release.observed[mode]
+    splits = make_splits(units, "lomo")
+    scores, replicates, rows = {}, {}, []
     design = None
-    scores = {}
-    rows = []
     for name in ("mis-pixel", "coherence-pixel", "learned", "noise"):
         metric = replay_metric(name)
-        predicted, folds = _cross_validate(metric, units, y, make_splits(units, "lomo"), progress=False, desc="")
+        predicted, folds = _cross_validate(metric, units, y, splits, progress=False, desc="")
         scores[name] = headline_scores(metric, units, predicted)
         design = inf.Design.make(folds, [base_model(u.model) for u in units])
-        interval, _ = inf.headline_interval(y, scores[name], design, n_boot=n_boot)
+        if needs_refits(metric, design):
+            replicates[name] = Refits.run(metric, units, y, splits, design, n_refits=n_refits, seed=0).headlines
+        else:
+            replicates[name] = inf.mean_fold_r(y, scores[name], design.folds, inf.cluster_weights(design, n_refits, 0))
+        interval = inf.linear_interval(inf.headline_r(y, scores[name], folds), replicates[name], design.n_clusters,
+                                       0.95)
         rows.append({"study": "ranking", "scheme": "lomo", "proxy": name, "headline": interval.value,
                      "ci_low": interval.ci_low, "ci_high": interval.ci_high, "p_value": interval.p_value})
         print(_fmt(rows[-1]), flush=True)
     for other in ("coherence-pixel", "noise"):
-        paired = inf.paired_difference(y, scores["mis-pixel"], scores[other], design, n_boot=n_boot)
-        d = paired.difference
+        difference = rows[0]["headline"] - inf.headline_r(y, scores[other], design.folds)
+        d = inf.linear_interval(difference, replicates["mis-pixel"] - replicates[other], design.n_clusters, 0.95)
         rows.append({"study": "paired", "scheme": "lomo", "proxy": f"mis-pixel - {other}", "difference": d.value,
                      "ci_low": d.ci_low, "ci_high": d.ci_high, "p_value": d.p_value})
         print(_fmt(rows[-1]), flush=True)
@@ -310,11 +332,11 @@ def markdown(rows: list[dict]) -> str:
     out = []
     null = [r for r in rows if r["study"] == "null"]
     if null:
-        out += ["| null (shuffled labels) | scheme | runs | headline mean | sd | CI covers 0 | p < 0.05 | pooled r mean |",
-                "|---|---|---|---|---|---|---|---|"]
-        out += [f"| {r['proxy']} | {r['scheme']} | {r['runs']} | {r['mean']:+.3f} | {r['sd']:.3f} | "
-                f"{r['coverage_of_0']:.2f} | {r['rejections_at_5pct']:.2f} | {r.get('pooled_r_mean', float('nan')):+.3f} |"
-                for r in null]
+        out += ["| null (shuffled labels) | scheme | runs | CI resamples | headline mean | sd | CI covers 0 | p < 0.05 "
+                "| pooled r mean |", "|---|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['proxy']} | {r['scheme']} | {r['runs']} | {r.get('interval', '')} | {r['mean']:+.3f} | "
+                f"{r['sd']:.3f} | {r['coverage_of_0']:.2f} | {r['rejections_at_5pct']:.2f} | "
+                f"{r.get('pooled_r_mean', float('nan')):+.3f} |" for r in null]
     for r in (r for r in rows if r["study"] == "per-model null"):
         out += ["", (f"Per-model r of the noise proxy under shuffled labels ({r['n_models']} models, {r['runs']} "
                      f"runs): mean {r['mean']:+.3f}, sd {r['sd']:.3f}, CI covers 0 in {r['coverage_of_0']:.2f}.")]
@@ -348,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schemes", default="lomo,kfold")
     parser.add_argument("--studies", default="null,signal,ranking")
     parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument("--n-refits", type=int, default=50, help="resamples refitted for a fitted proxy's CI")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     parser.add_argument("--workdir", type=Path, help="where releases are written (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -362,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not (root / "simulation" / "truth.csv").is_file():
             write_release(root, SimulationConfig(seed=101))
         release = load_release(root)
-        rows += null_study(release, proxies_, schemes, args.runs, args.n_boot)
+        rows += null_study(release, proxies_, schemes, args.runs, args.n_boot, n_refits=args.n_refits)
         rows.append(per_model_null(release, args.runs, args.n_boot))
     if "signal" in studies:
         rows += signal_study(schemes, args.runs, args.n_boot)
@@ -370,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = work / "default-release"
         if not (root / "simulation" / "truth.csv").is_file():
             write_release(root, SimulationConfig(seed=0))
-        rows += ranking(load_release(root), args.n_boot)
+        rows += ranking(load_release(root), args.n_boot)  # 200 refits, as `proxy validate` by default
     print(f"done: {len(rows)} cells, {args.runs} runs each, {time.perf_counter() - start:.0f} s")
     print(markdown(rows))
     if args.out:
