@@ -78,7 +78,8 @@ def refit_on_cluster_resamples(
 
     Row b: each fold's clone is fitted on the fold's training units, each repeated as often as its cluster was
     drawn (`counts[b, cluster]`), and predicts the fold's test units whose cluster was drawn (0 for the others,
-    which the resample's weights leave out). The folds stay as they are, so the copies of a unit are always on one
+    which the resample's weights leave out). A resample in which a drawn fold has no training units (every draw
+    the same model) cannot be refitted: its row is NaN, and the interval skips it. The folds stay as they are, so the copies of a unit are always on one
     side of a fold: nothing is tested on units it was fitted on (the splits themselves are checked for leakage when
     the cross-validation first runs them).
     """
@@ -88,6 +89,7 @@ def refit_on_cluster_resamples(
     out = np.zeros((len(counts), len(units)))
     for b in tqdm(range(len(counts)), desc=desc, unit="resample", leave=False, disable=not progress):
         repeats = counts[b].astype(int)[clusters]
+        predicted = np.zeros(len(units), dtype=bool)
         for train, test in splits:
             fitted_on = np.repeat(train, repeats[train])
             tested = test[repeats[test] > 0]
@@ -95,6 +97,9 @@ def refit_on_cluster_resamples(
                 continue
             estimator = _fresh_clone(metric).fit([units[i] for i in fitted_on], y[fitted_on])
             out[b, tested] = _checked_predictions(estimator, [units[i] for i in tested])
+            predicted[tested] = True
+        if np.any((repeats > 0) & ~predicted):  # a drawn fold had nothing to train on (one model drawn G times)
+            out[b] = np.nan
     return out
 
 

@@ -319,7 +319,13 @@ class Refits:
         predictions = refit_on_cluster_resamples(metric, units, y, splits, design.clusters, counts,
                                                  progress=progress, desc=desc)
         weights = counts[:, design.clusters]
-        return cls(weights, predictions, inf.mean_fold_r(y, predictions, design.folds, weights))
+        return cls(weights, predictions, refit_headlines(y, predictions, design.folds, weights))
+
+
+def refit_headlines(y: np.ndarray, predictions: np.ndarray, folds: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(B,) headline of each refit; NaN for a resample that could not be refitted (a NaN row of predictions)."""
+    values = inf.mean_fold_r(y, np.nan_to_num(predictions), folds, weights)
+    return np.where(np.isnan(predictions).any(axis=1), np.nan, values)
 
 
 def needs_refits(metric: ProxyMetric, design: inf.Design) -> bool:

@@ -13,7 +13,7 @@ from benchmark.proxies.base import ProxyMetric, ProxyUnit, make_proxy
 from benchmark.validation import inference as inf
 from benchmark.validation.compare import compare_reports
 from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
-from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, validate_metric
+from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, refit_headlines, validate_metric
 from benchmark.validation.splits import base_model, check_no_leakage, grouped_kfold, leave_one_model_out
 from tests.validation.test_harness import NoiseProxy, SignalProxy, _unit_noise, make_ceilings, make_data
 
@@ -238,6 +238,16 @@ def test_refits_rerun_the_cross_validation_on_each_cluster_resample_without_leak
                 expected[tested] = fitted.predict([units[i] for i in tested])
         assert predictions[b] == pytest.approx(expected)
         assert (predictions[b][repeats == 0] == 0).all()  # undrawn clusters carry no prediction (and weight 0)
+    if scheme == "lomo":  # one model drawn every time: its fold has nothing to train on, so no replicate
+        alone = np.zeros((1, design.n_clusters))
+        alone[0, 1] = design.n_clusters
+        row = refit_on_cluster_resamples(FittedNoise(), units, y, splits, design.clusters, alone)
+        assert np.isnan(row).all()
+        both = np.vstack([row, predictions[:1]])
+        weights = np.vstack([alone[:, design.clusters], counts[:1, design.clusters]])
+        values = refit_headlines(y, both, design.folds, weights)
+        assert np.isnan(values[0]) and values[1] == pytest.approx(inf.mean_fold_r(y, predictions[0], design.folds,
+                                                                                  weights[1:])[0])
 
 
 def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate_under_the_null():
