@@ -52,6 +52,9 @@ class Coherence(EmbeddingMixin, CalibratedProxy):
         """Per unit: mean over tasks of coherence(max references) [- coherence(min references)]."""
         if not isinstance(self.subtract_min, bool):
             raise ConfigError(f"subtract_min must be True or False, got {self.subtract_min!r}.")
+        return np.array(self.per_unit_memo(f"coherence:{self.subtract_min}", units, self._unit_coherence))
+
+    def _unit_coherence(self, units: list[ProxyUnit]) -> np.ndarray:
         embedded = self.embed_tasks(units)
         per_task = embedded.coherence("max")
         if self.subtract_min:

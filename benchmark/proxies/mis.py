@@ -13,7 +13,7 @@ embeddings have unit norm, s(q, E) = q . mean(E) and every task of every unit is
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,6 +95,13 @@ class TaskIndex:
             list(position), len(units), task_unit, Ragged.from_rows(max_refs), Ragged.from_rows(min_refs),
             max_query, min_query,
         )  # fmt: skip
+
+    @classmethod
+    def of_task_units(cls, task_unit: np.ndarray, n_units: int) -> TaskIndex:
+        """An index that only knows which unit each task belongs to (enough for unit_mean and split)."""
+        empty = Ragged.from_rows([])
+        none = np.zeros(0, dtype=np.int64)
+        return cls([], n_units, np.asarray(task_unit, dtype=np.int64), empty, empty, none, none)
 
     def unit_mean(self, per_task: np.ndarray) -> np.ndarray:
         """(n_units,) mean of a per-task value over each unit's tasks."""
@@ -182,6 +189,23 @@ class EmbeddingMixin:
         if self.cache_dir is None:
             self._cache = cache
 
+    def per_unit_memo(self, name: str, units: Sequence[ProxyUnit],
+                      compute: Callable[[list[ProxyUnit]], Sequence[Any]]) -> list[Any]:
+        """`compute(units)` (one value per unit), each unit's computed once per embedding cache and embedder.
+
+        For values that depend on a unit's images only, so that the clones of one validation (every fold and
+        resample refit) share them. Keyed by the identity of the unit's tasks tuple, which the memo keeps alive,
+        so an id is never reused for other tasks.
+        """
+        if not units:
+            raise DataValidationError("Expected at least one unit, got none.")
+        self.get_embedder()
+        memo = self.embedding_cache.derived(f"{name}:{self._embedder_key}")
+        todo = list({id(u.tasks): u for u in units if memo.get(id(u.tasks), (None,))[0] is not u.tasks}.values())
+        if todo:
+            memo.update((id(u.tasks), (u.tasks, value)) for u, value in zip(todo, compute(todo), strict=True))
+        return [memo[id(u.tasks)][1] for u in units]
+
     def embed_tasks(self, units: Sequence[ProxyUnit]) -> TaskEmbeddings:
         """Index the tasks of `units` and embed each distinct image once."""
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -263,12 +287,22 @@ class MIS(EmbeddingMixin, ProxyMetric):
         embedded = self.embed_tasks(units)
         return embedded.index.split(embedded.margins())
 
+    def margins_by_task(self, units: Sequence[ProxyUnit]) -> tuple[np.ndarray, TaskIndex]:
+        """Every task's margin d and an index of the unit it belongs to.
+
+        Margins depend on the images only, so each unit's are computed once per embedding cache (shared by the
+        clones of one validation) and reused by every fold's and resample's refit.
+        """
+        per_unit = self.per_unit_memo("mis-margins", units, self.task_margins)
+        task_unit = np.repeat(np.arange(len(units)), [len(m) for m in per_unit])
+        return np.concatenate(per_unit), TaskIndex.of_task_units(task_unit, len(units))
+
     def fit(self, units: Sequence[ProxyUnit], human_accuracy: np.ndarray) -> MIS:
         """Fit the temperature T on human accuracy (the hard variant has none: temperature_ = 0.0)."""
         self._check_hard()
         y = check_targets(units, human_accuracy)
-        embedded = self.embed_tasks(units)
-        self.temperature_ = 0.0 if self.hard else fit_temperature(embedded.margins(), embedded.index, y)
+        margins, index = self.margins_by_task(units)
+        self.temperature_ = 0.0 if self.hard else fit_temperature(margins, index, y)
         self.embedder_identity_ = self.get_embedder().identity()
         return self
 
@@ -277,8 +311,8 @@ class MIS(EmbeddingMixin, ProxyMetric):
         self._check_fitted()
         self._check_hard()
         self._check_same_embedder(self.embedder_identity_)
-        embedded = self.embed_tasks(units)
-        return embedded.index.unit_mean(margin_probability(embedded.margins(), self.temperature_, self.hard))
+        margins, index = self.margins_by_task(units)
+        return index.unit_mean(margin_probability(margins, self.temperature_, self.hard))
 
     def _check_hard(self) -> None:
         if not isinstance(self.hard, bool):

@@ -164,7 +164,34 @@ def test_each_distinct_image_is_embedded_once(sim_units: SimUnits) -> None:
     metric.predict(data.units)
     metric.task_margins(data.units)
     assert metric.embedding_cache.misses == len(distinct)
-    assert metric.embedding_cache.hits == 2 * len(distinct)
+    assert metric.embedding_cache.hits == len(distinct)  # predict reuses the margins fit computed
+
+
+def test_clones_sharing_a_cache_compute_each_units_margins_once(sim_units: SimUnits) -> None:
+    data = sim_units.subset(12)
+    template = MIS()
+    computed: list[int] = []
+    real = MIS.task_margins
+
+    def counting(self: MIS, units: list[ProxyUnit]) -> list[np.ndarray]:
+        computed.append(len(units))
+        return real(self, units)
+
+    MIS.task_margins = counting  # type: ignore[method-assign]
+    try:
+        fits = []
+        for half in (data.units[:8], data.units[4:], data.units[::-1] + data.units[:3]):  # overlapping, repeated
+            fitted = clone(template)
+            fitted.share_embedding_cache(template.embedding_cache)
+            fits.append(fitted.fit(half, np.full(len(half), 0.7)).predict(data.units))
+    finally:
+        MIS.task_margins = real  # type: ignore[method-assign]
+    assert sum(computed) == len(data.units)  # every unit once, over all fits and predictions
+    fresh = MIS().fit(data.units[:8], np.full(8, 0.7))
+    np.testing.assert_allclose(fits[0], fresh.predict(data.units))
+    reordered = [replace(u, tasks=tuple(reversed(u.tasks))) for u in data.units[:2]]  # same unit, other tasks
+    margins, _ = template.margins_by_task(reordered)
+    np.testing.assert_allclose(margins, np.concatenate([m[::-1] for m in template.task_margins(data.units[:2])]))
 
 
 def test_hard_variant_counts_tasks_with_positive_margin(sim_units: SimUnits, embedding_cache_dir: str) -> None:

@@ -66,6 +66,11 @@ class EmbeddingCache:
         self.misses = 0
         self._stores: dict[str, dict[str, np.ndarray]] = {}
         self._file_keys: dict[str, str] = {}
+        self._derived: dict[str, dict[Any, Any]] = {}
+
+    def derived(self, namespace: str) -> dict[Any, Any]:
+        """A memo for values computed from this cache's images only (e.g. per-unit task margins), by namespace."""
+        return self._derived.setdefault(namespace, {})
 
     def file_key(self, path: Path | str) -> str:
         """`file_key(path)`, hashed on this cache's first lookup of the path and remembered from then on.
