@@ -332,8 +332,8 @@ def markdown(rows: list[dict]) -> str:
     out = []
     null = [r for r in rows if r["study"] == "null"]
     if null:
-        out += ["| null (shuffled labels) | scheme | runs | CI resamples | headline mean | sd | CI covers 0 | p < 0.05 "
-                "| pooled r mean |", "|---|---|---|---|---|---|---|---|---|"]
+        out += [("| null (shuffled labels) | scheme | runs | CI resamples | headline mean | sd | CI covers 0 | p < 0.05 "
+                 "| pooled r mean |"), "|---|---|---|---|---|---|---|---|---|"]
         out += [f"| {r['proxy']} | {r['scheme']} | {r['runs']} | {r.get('interval', '')} | {r['mean']:+.3f} | "
                 f"{r['sd']:.3f} | {r['coverage_of_0']:.2f} | {r['rejections_at_5pct']:.2f} | "
                 f"{r.get('pooled_r_mean', float('nan')):+.3f} |" for r in null]

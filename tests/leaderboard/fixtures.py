@@ -207,8 +207,15 @@ def write_human_units(path: Path) -> Path:
 
 def make_report(name: str, noise: float, *, seed: int = 0):
     """A valid metric validation report whose predictions are human accuracy plus `noise`-sized noise."""
-    from benchmark.validation.report import MetricInfo, MetricReport, ModeResult, SchemeInfo, Score, UnitPrediction
-    from benchmark.validation.report import make_provenance
+    from benchmark.validation.report import (
+        MetricInfo,
+        MetricReport,
+        ModeResult,
+        SchemeInfo,
+        Score,
+        UnitPrediction,
+        make_provenance,
+    )
 
     rng = np.random.default_rng(seed)
     modes = []

@@ -1,28 +1,27 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from benchmark.api.errors import ConfigError
 from leaderboard import EMPTY_MESSAGE
 from leaderboard.loading import ResultStore, folder_signature, load_results
+from leaderboard.ranks import bootstrap_means, format_rank, rank_intervals
 from leaderboard.table import (
     ALL_COLUMNS,
     DEFAULT_COLUMNS,
     DISPLAY_COLUMNS,
     build_table,
+    comparability_groups,
     derive_family,
     filter_choices,
     filter_table,
-    comparability_groups,
     group_choices,
     resolve_duplicates,
     select_columns,
     write_csv,
 )
-import numpy as np
-
-from leaderboard.ranks import bootstrap_means, format_rank, rank_intervals
 from tests.leaderboard.fixtures import MODELS, REAL_GROUP, write_results
 
 
