@@ -79,9 +79,9 @@ def refit_on_cluster_resamples(
     Row b: each fold's clone is fitted on the fold's training units, each repeated as often as its cluster was
     drawn (`counts[b, cluster]`), and predicts the fold's test units whose cluster was drawn (0 for the others,
     which the resample's weights leave out). A resample in which a drawn fold has no training units (every draw
-    the same model) cannot be refitted: its row is NaN, and the interval skips it. The folds stay as they are, so the copies of a unit are always on one
-    side of a fold: nothing is tested on units it was fitted on (the splits themselves are checked for leakage when
-    the cross-validation first runs them).
+    the same model) cannot be refitted: its row is NaN, and the interval skips it. The folds stay as they are, so
+    the copies of a unit are always on one side of a fold: nothing is tested on units it was fitted on (the splits
+    themselves are checked for leakage when the cross-validation first runs them).
     """
     clusters = np.asarray(clusters)
     y = np.asarray(y, dtype=float)
