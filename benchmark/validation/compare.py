@@ -78,7 +78,7 @@ def compare_reports(
 REFIT_PAIRED = "paired cluster bootstrap-t, fitted proxies refitted on every resample"
 
 
-def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[list[float], int]:
+def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[list[float | None], int]:
     """The refit resamples' count and seed both reports agree on (a fitted proxy's stored replicates)."""
     fitted = [r for r in (a, b) if r.mode(mode).refit_headlines]
     settings = {(len(r.mode(mode).refit_headlines), r.scheme.seed) for r in fitted}
@@ -102,7 +102,9 @@ def _paired_refits(
 
     def replicates(report: MetricReport, scores: np.ndarray, folds: np.ndarray) -> np.ndarray:
         refits = report.mode(mode).refit_headlines
-        return np.asarray(refits, dtype=float) if refits else mean_fold_r(y, scores, folds, weights)
+        if refits:
+            return np.array([np.nan if v is None else v for v in refits], dtype=float)
+        return mean_fold_r(y, scores, folds, weights)
 
     value_a, value_b = headline_r(y, scores_a, design.folds), headline_r(y, scores_b, codes_b)
     differences = replicates(a, scores_a, design.folds) - replicates(b, scores_b, codes_b)

@@ -268,7 +268,7 @@ def _validate_mode(
         n_clusters=design.n_clusters,
         p_value_method=p_value_method,
         interval_method=interval_method,
-        refit_headlines=None if refits is None else [float(v) for v in refits.headlines],
+        refit_headlines=None if refits is None else [float(v) if np.isfinite(v) else None for v in refits.headlines],
         scores=scores,
         per_model_correlation=per_model,
         ceiling_normalised=normalised,

@@ -117,9 +117,10 @@ class ModeResult(_Model):
     p_value_method: str = "cluster bootstrap-t"
     interval_method: str = Field("cluster bootstrap-t", description="how the headline's CI was made: a cluster "
                                  "bootstrap of fixed scores, or one that refits a fitted proxy on every resample")
-    refit_headlines: list[float] | None = Field(
+    refit_headlines: list[float | None] | None = Field(
         None, description="fitted proxies: the headline of the cross-validation refitted on each cluster resample "
-                          "(inference.cluster_counts with the scheme's seed); paired comparisons reuse them")
+                          "(inference.cluster_counts with the scheme's seed; null where a resample could not be "
+                          "refitted or its r is undefined); paired comparisons reuse them")
     scores: dict[str, Score] = Field(description="secondary, on the held-out predictions: pearson (pooled; biased "
                                                  "under held-out evaluation, CI by the same cluster bootstrap), "
                                                  "spearman, kendall, mae, calibration_error, calibration_slope")

@@ -12,6 +12,7 @@ from benchmark.api.errors import ConfigError, DataValidationError
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, make_proxy
 from benchmark.validation import inference as inf
 from benchmark.validation.compare import compare_reports
+from benchmark.validation.report import read_report, write_report
 from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
 from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, refit_headlines, validate_metric
 from benchmark.validation.splits import base_model, check_no_leakage, grouped_kfold, leave_one_model_out
@@ -303,3 +304,15 @@ def test_fitted_proxies_get_refitted_cis_and_calibrated_ones_the_fixed_score_boo
     assert any("n_refits = 0" in note for note in unrefitted.mode("natural").notes)
     with pytest.raises(ConfigError, match="n_refits"):
         validate_metric(FittedNoise(), units, human, make_ceilings(), n_refits=1, progress=False)
+
+
+def test_a_report_with_resamples_that_could_not_be_refitted_round_trips_and_compares(tmp_path):
+    units, human, truth = make_data(models=("m0", "m1", "m2"), layers=2, channels=4)
+    fitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=40, n_refits=40,
+                             progress=False)
+    refits = fitted.mode("natural").refit_headlines
+    assert None in refits and len(refits) == 40  # with 3 models, some resamples draw one model three times
+    assert read_report(write_report(fitted, tmp_path)) == fitted
+    signal = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=40, progress=False)
+    comparison = compare_reports(signal, read_report(tmp_path), mode="natural")
+    assert comparison.ci_low is not None and comparison.ci_low < comparison.difference < comparison.ci_high
