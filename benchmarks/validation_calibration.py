@@ -319,8 +319,8 @@ def ranking(release: Release, n_boot: int, mode: str = "natural", n_refits: int 
                      "ci_low": interval.ci_low, "ci_high": interval.ci_high, "p_value": interval.p_value})
         print(_fmt(rows[-1]), flush=True)
     for other in ("coherence-pixel", "noise"):
-        difference = rows[0]["headline"] - inf.headline_r(y, scores[other], design.folds)
-        d = inf.linear_interval(difference, replicates["mis-pixel"] - replicates[other], design.n_clusters, 0.95)
+        d = inf.paired_difference(y, scores["mis-pixel"], scores[other], design, n_boot=n_refits, seed=0,
+                                  replicates_a=replicates["mis-pixel"], replicates_b=replicates[other]).difference
         rows.append({"study": "paired", "scheme": "lomo", "proxy": f"mis-pixel - {other}", "difference": d.value,
                      "ci_low": d.ci_low, "ci_high": d.ci_high, "p_value": d.p_value})
         print(_fmt(rows[-1]), flush=True)

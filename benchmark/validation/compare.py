@@ -15,15 +15,7 @@ from itertools import combinations
 import numpy as np
 
 from benchmark.api.errors import DataValidationError
-from benchmark.validation.inference import (
-    Design,
-    Paired,
-    cluster_counts,
-    headline_r,
-    linear_interval,
-    mean_fold_r,
-    paired_difference,
-)
+from benchmark.validation.inference import Design, Paired, paired_difference
 from benchmark.validation.report import MetricReport, PairedComparison
 from benchmark.validation.splits import base_model
 
@@ -95,21 +87,15 @@ def _paired_refits(
     a: MetricReport, b: MetricReport, mode: str, confidence: float,
 ) -> Paired:
     """a - b on the fitted proxies' refit resamples: a fitted proxy's stored headlines, a fixed-score proxy's
-    headline recomputed on the same cluster draws (`cluster_counts` with the same seed)."""
+    headline recomputed on the same cluster draws."""
     stored, seed = _stored_refits(a, b, mode)
-    weights = cluster_counts(design.n_clusters, len(stored), seed)[:, design.clusters]
-    _, codes_b = np.unique(np.asarray(folds_b).astype(str), return_inverse=True)
 
-    def replicates(report: MetricReport, scores: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    def replicates(report: MetricReport) -> np.ndarray | None:
         refits = report.mode(mode).refit_headlines
-        if refits:
-            return np.array([np.nan if v is None else v for v in refits], dtype=float)
-        return mean_fold_r(y, scores, folds, weights)
+        return np.array([np.nan if v is None else v for v in refits], dtype=float) if refits else None
 
-    value_a, value_b = headline_r(y, scores_a, design.folds), headline_r(y, scores_b, codes_b)
-    differences = replicates(a, scores_a, design.folds) - replicates(b, scores_b, codes_b)
-    finite = differences[np.isfinite(differences)]
-    return Paired(value_a, value_b, linear_interval(value_a - value_b, finite, design.n_clusters, confidence))
+    return paired_difference(y, scores_a, scores_b, design, n_boot=len(stored), confidence=confidence, seed=seed,
+                             folds_b=folds_b, replicates_a=replicates(a), replicates_b=replicates(b))
 
 
 def all_comparisons(

@@ -307,9 +307,7 @@ REFIT_METHOD = "cluster bootstrap-t, proxy refitted on every resample"
 class Refits:
     """A fitted proxy's whole cross-validation refitted on cluster-bootstrap resamples of the models."""
 
-    weights: np.ndarray  # (B, n) how often each unit's cluster was drawn
-    predictions: np.ndarray  # (B, n) held-out predictions of each refit
-    headlines: np.ndarray  # (B,) the headline of each refit
+    headlines: np.ndarray  # (B,) the headline of each refit, on the first B resamples of the seed
 
     @classmethod
     def run(cls, metric: ProxyMetric, units: Sequence[ProxyUnit], y: np.ndarray, splits: Sequence,
@@ -318,8 +316,7 @@ class Refits:
         counts = inf.cluster_counts(design.n_clusters, n_refits, seed)
         predictions = refit_on_cluster_resamples(metric, units, y, splits, design.clusters, counts,
                                                  progress=progress, desc=desc)
-        weights = counts[:, design.clusters]
-        return cls(weights, predictions, refit_headlines(y, predictions, design.folds, weights))
+        return cls(refit_headlines(y, predictions, design.folds, counts[:, design.clusters]))
 
 
 def refit_headlines(y: np.ndarray, predictions: np.ndarray, folds: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -386,14 +383,9 @@ def _ceiling_normalised(
     normalised: dict[str, Score] = {}
     flags: dict[str, str] = {}
     notes: list[str] = []
-    if halves is not None and n_boot and refits is not None:
-        ratio = _refit_ceiling_ratio(y, scores, halves, design, refits, confidence)
-        normalised["split_half"] = Score(value=ratio.ratio.value, ci_low=ratio.ratio.ci_low,
-                                         ci_high=ratio.ratio.ci_high)
-        if ratio.flag:
-            flags["split_half"] = ratio.flag
-    elif halves is not None and n_boot:
-        ratio = inf.ceiling_ratio(y, scores, halves, design, n_boot=n_boot, confidence=confidence, seed=seed)
+    if halves is not None and n_boot:
+        ratio = inf.ceiling_ratio(y, scores, halves, design, n_boot=n_boot, confidence=confidence, seed=seed,
+                                  replicates=None if refits is None else refits.headlines)
         normalised["split_half"] = Score(value=ratio.ratio.value, ci_low=ratio.ratio.ci_low,
                                          ci_high=ratio.ratio.ci_high)
         if ratio.flag:
@@ -419,19 +411,6 @@ def _ceiling_normalised(
             flag = inf.ceiling_flag(interval)
             flags[method] = flag or "above 1"
     return normalised, flags, notes
-
-
-def _refit_ceiling_ratio(
-    y: np.ndarray, scores: np.ndarray, halves: inf.SplitHalves, design: inf.Design, refits: Refits,
-    confidence: float,
-) -> inf.CeilingRatio:
-    """r / split-half ceiling with r from the refits and the ceiling on the same resamples (uncertainty of both)."""
-    ceiling = float(inf.ceiling_replicates(halves, design.folds, np.ones((1, len(y))))[0])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        point = inf.headline_r(y, scores, design.folds) / ceiling if ceiling > 0 else float("nan")
-        ratios = refits.headlines / inf.ceiling_replicates(halves, design.folds, refits.weights)
-    interval = inf.linear_interval(point, ratios[np.isfinite(ratios)], design.n_clusters, confidence)
-    return inf.CeilingRatio(ceiling, interval, inf.ceiling_flag(interval))
 
 
 def _normalise(score: Score, ceiling: NoiseCeiling) -> Score:

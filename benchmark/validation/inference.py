@@ -260,10 +260,13 @@ class Paired:
 def paired_difference(
     y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, design: Design, *, n_boot: int = 1000,
     confidence: float = 0.95, seed: int = 0, folds_b: np.ndarray | None = None,
+    replicates_a: np.ndarray | None = None, replicates_b: np.ndarray | None = None,
 ) -> Paired:
     """Headline r of a minus that of b, resampling the same clusters for both (a paired cluster bootstrap).
 
     `folds_b` gives b's test folds when they differ from a's (they should not for a like-for-like comparison).
+    `replicates_a` / `replicates_b`: a proxy's headline on the `n_boot` resamples of `seed` when computed otherwise
+    (refitted on each); a proxy without them is recomputed from its fixed scores on the same resamples.
     """
     check_resampling(n_boot, confidence)
     groups_b = design.folds if folds_b is None else np.unique(np.asarray(folds_b).astype(str), return_inverse=True)[1]
@@ -271,8 +274,11 @@ def paired_difference(
     a = float(mean_fold_r(y, p_a, design.folds, ones)[0])
     b = float(mean_fold_r(y, p_b, groups_b, ones)[0])
     weights = cluster_weights(design, n_boot, seed)
-    replicates = mean_fold_r(y, p_a, design.folds, weights) - mean_fold_r(y, p_b, groups_b, weights)
-    return Paired(a, b, linear_interval(a - b, replicates, design.n_clusters, confidence))
+    if replicates_a is None:
+        replicates_a = mean_fold_r(y, p_a, design.folds, weights)
+    if replicates_b is None:
+        replicates_b = mean_fold_r(y, p_b, groups_b, weights)
+    return Paired(a, b, linear_interval(a - b, replicates_a - replicates_b, design.n_clusters, confidence))
 
 
 # ------------------------------------------------------------------------------------------- per-model correlation
@@ -372,15 +378,21 @@ class CeilingRatio:
 
 def ceiling_ratio(
     y: np.ndarray, p: np.ndarray, halves: SplitHalves, design: Design, *, n_boot: int = 1000,
-    confidence: float = 0.95, seed: int = 0,
+    confidence: float = 0.95, seed: int = 0, replicates: np.ndarray | None = None,
 ) -> CeilingRatio:
-    """r / ceiling with r and ceiling recomputed on the same cluster resamples (ceiling uncertainty propagated)."""
+    """r / ceiling with r and ceiling recomputed on the same cluster resamples (ceiling uncertainty propagated).
+
+    `replicates`: the headline on the first `len(replicates)` resamples of `seed` when they were computed otherwise
+    (a fitted proxy refitted on each); else it is recomputed from the fixed scores `p` on `n_boot` resamples.
+    """
     ones = np.ones((1, len(y)))
     ceiling = float(ceiling_replicates(halves, design.folds, ones)[0])
     r = float(mean_fold_r(y, p, design.folds, ones)[0])
-    weights = cluster_weights(design, n_boot, seed)
+    weights = cluster_weights(design, n_boot if replicates is None else len(replicates), seed)
+    if replicates is None:
+        replicates = mean_fold_r(y, p, design.folds, weights)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio_b = mean_fold_r(y, p, design.folds, weights) / ceiling_replicates(halves, design.folds, weights)
+        ratio_b = replicates / ceiling_replicates(halves, design.folds, weights)
         point = r / ceiling if ceiling > 0 else float("nan")
     interval = linear_interval(point, ratio_b[np.isfinite(ratio_b)], design.n_clusters, confidence)
     return CeilingRatio(ceiling, interval, ceiling_flag(interval))
