@@ -165,13 +165,20 @@ class EmbeddingMixin:
         return {**self.default_embedder_params.get(self.embedder, {}), **(self.embedder_params or {})}
 
     def get_embedder(self) -> Embedder:
-        """The embedder this metric uses (built on first use; rebuilt if its parameters changed)."""
+        """The embedder this metric uses (built on first use; rebuilt if its parameters changed).
+
+        Metrics sharing an embedding cache (the clones of one validation) share one embedder per parameters, so
+        a refit neither rebuilds it nor re-hashes its weights file for `identity()`.
+        """
         if not isinstance(self.embedder, str):
             raise ConfigError(f"embedder must be a registered embedder name (str), got {self.embedder!r}.")
         params = self.resolved_embedder_params()
         key = json.dumps([self.embedder, params], sort_keys=True, default=str)
         if getattr(self, "_embedder_key", None) != key:
-            self._embedder_obj = make_embedder(self.embedder, **params)
+            built = self.embedding_cache.derived("embedders")
+            if key not in built:
+                built[key] = make_embedder(self.embedder, **params)
+            self._embedder_obj = built[key]
             self._embedder_key = key
         return self._embedder_obj
 

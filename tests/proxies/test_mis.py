@@ -187,6 +187,10 @@ def test_clones_sharing_a_cache_compute_each_units_margins_once(sim_units: SimUn
     finally:
         MIS.task_margins = real  # type: ignore[method-assign]
     assert sum(computed) == len(data.units)  # every unit once, over all fits and predictions
+    sharing = clone(template)
+    sharing.share_embedding_cache(template.embedding_cache)
+    assert sharing.get_embedder() is template.get_embedder()  # one embedder (and weights hash) for all clones
+    assert MIS().get_embedder() is not template.get_embedder()
     fresh = MIS().fit(data.units[:8], np.full(8, 0.7))
     np.testing.assert_allclose(fits[0], fresh.predict(data.units))
     reordered = [replace(u, tasks=tuple(reversed(u.tasks))) for u in data.units[:2]]  # same unit, other tasks

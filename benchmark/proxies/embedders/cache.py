@@ -69,7 +69,8 @@ class EmbeddingCache:
         self._derived: dict[str, dict[Any, Any]] = {}
 
     def derived(self, namespace: str) -> dict[Any, Any]:
-        """A memo for values computed from this cache's images only (e.g. per-unit task margins), by namespace."""
+        """A memo shared by the metrics using this cache, by namespace: embedders by parameters, and values
+        computed from the images only (e.g. per-unit task margins)."""
         return self._derived.setdefault(namespace, {})
 
     def file_key(self, path: Path | str) -> str:
