@@ -25,6 +25,7 @@ from benchmark.validation import metrics as vm
 from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
 from benchmark.validation.human import _check_aligned
 from benchmark.validation.report import (
+    MAX_REFITS,
     DataProvenance,
     MetricInfo,
     MetricReport,
@@ -135,8 +136,9 @@ def validate_metric(
         inf.check_resampling(n_boot, confidence)
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, int | np.integer) or n_permutations < 0:
         raise ConfigError(f"n_permutations must be an integer >= 0, got {n_permutations!r}; 0 turns the test off.")
-    if isinstance(n_refits, bool) or not isinstance(n_refits, int | np.integer) or n_refits < 0 or n_refits == 1:
-        raise ConfigError(f"n_refits must be 0 or an integer of at least 2, got {n_refits!r}; e.g. 200.")
+    if (isinstance(n_refits, bool) or not isinstance(n_refits, int | np.integer) or n_refits < 0 or n_refits == 1
+            or n_refits > MAX_REFITS):
+        raise ConfigError(f"n_refits must be 0 or an integer from 2 to {MAX_REFITS}, got {n_refits!r}; e.g. 200.")
     n_refits = min(n_refits, n_boot)  # the refitted resamples are (at most) the bootstrap's resamples
     scheme_info = SchemeInfo(name=scheme, k=k if scheme == "kfold" else None, seed=seed, n_boot=n_boot,
                              confidence=confidence, n_permutations=n_permutations, n_refits=n_refits)

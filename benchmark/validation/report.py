@@ -21,6 +21,7 @@ from benchmark.results.provenance import git_sha, utc_now
 
 REPORT_SCHEMA_VERSION = "1.1"
 REPORT_FILE = "report.json"
+MAX_REFITS = 10_000  # a report's refitted resamples: paired comparisons redraw as many (bounded for served reports)
 
 
 class _Model(BaseModel):
@@ -118,7 +119,7 @@ class ModeResult(_Model):
     interval_method: str = Field("cluster bootstrap-t", description="how the headline's CI was made: a cluster "
                                  "bootstrap of fixed scores, or one that refits a fitted proxy on every resample")
     refit_headlines: list[float | None] | None = Field(
-        None, description="fitted proxies: the headline of the cross-validation refitted on each cluster resample "
+        None, max_length=MAX_REFITS, description="fitted proxies: the headline of the cross-validation refitted on each cluster resample "
                           "(inference.cluster_counts with the scheme's seed; null where a resample could not be "
                           "refitted or its r is undefined); paired comparisons reuse them")
     scores: dict[str, Score] = Field(description="secondary, on the held-out predictions: pearson (pooled; biased "
@@ -153,11 +154,12 @@ class SchemeInfo(_Model):
 
     name: Literal["lomo", "kfold"]
     k: int | None = Field(None, description="folds (kfold only)")
-    seed: int
+    seed: int = Field(ge=0)
     n_boot: int
     confidence: float = 0.95
     n_permutations: int = Field(0, description="within-mode permutations with refits for the p-value (0: none)")
-    n_refits: int = Field(0, description="cluster resamples refitted for a fitted proxy's headline CI (0: none)")
+    n_refits: int = Field(0, ge=0, le=MAX_REFITS,
+                          description="cluster resamples refitted for a fitted proxy's headline CI (0: none)")
 
 
 class DataProvenance(_Model):

@@ -30,6 +30,7 @@ from benchmark.validation.harness import _missing_reason, validate_metric
 from benchmark.validation.human import align_human, ceilings_from_summary
 from benchmark.validation.inference import SplitHalves
 from benchmark.validation.report import (
+    MAX_REFITS,
     DataProvenance,
     MetricInfo,
     MetricReport,
@@ -56,7 +57,7 @@ class ValidationConfig(BaseModel):
     n_boot: int = Field(1000, ge=0, description="cluster-bootstrap replicates for CIs and p-values (0: none)")
     n_permutations: int = Field(0, ge=0, description="within-mode permutations (proxy refitted on each) for the "
                                                      "headline's p-value; 0: the bootstrap-t p-value")
-    n_refits: int = Field(200, ge=0, description="cluster resamples on which a fitted proxy is refitted for its "
+    n_refits: int = Field(200, ge=0, le=MAX_REFITS, description="cluster resamples on which a fitted proxy is refitted for its "
                                                  "headline CI (0: predictions held fixed; too narrow)")
     confidence: float = Field(0.95, gt=0.0, lt=1.0)
     seed: int = Field(0, ge=0)

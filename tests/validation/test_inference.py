@@ -7,12 +7,13 @@ import functools
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from benchmark.api.errors import ConfigError, DataValidationError
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, make_proxy
 from benchmark.validation import inference as inf
 from benchmark.validation.compare import compare_reports
-from benchmark.validation.report import read_report, write_report
+from benchmark.validation.report import MAX_REFITS, MetricReport, read_report, write_report
 from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
 from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, refit_headlines, validate_metric
 from benchmark.validation.splits import base_model, check_no_leakage, grouped_kfold, leave_one_model_out
@@ -316,3 +317,22 @@ def test_a_report_with_resamples_that_could_not_be_refitted_round_trips_and_comp
     signal = validate_metric(SignalProxy(truth), units, human, make_ceilings(), n_boot=40, progress=False)
     comparison = compare_reports(signal, read_report(tmp_path), mode="natural")
     assert comparison.ci_low is not None and comparison.ci_low < comparison.difference < comparison.ci_high
+
+
+def test_a_served_report_cannot_ask_for_unbounded_resamples(tmp_path):
+    """Paired comparisons redraw as many resamples as a fitted report stored: a crafted report must not choose
+    millions (memory) or a seed numpy refuses."""
+    units, human, _ = make_data(models=("m0", "m1", "m2"), layers=1, channels=4)
+    fitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=10, n_refits=10,
+                             progress=False)
+    data = fitted.model_dump(mode="json")
+    data["modes"][0]["refit_headlines"] = [0.1] * (MAX_REFITS + 1)
+    with pytest.raises(ValidationError, match="refit_headlines"):
+        MetricReport.model_validate(data)
+    data = fitted.model_dump(mode="json")
+    data["scheme"]["seed"] = -1
+    with pytest.raises(ValidationError, match="seed"):
+        MetricReport.model_validate(data)
+    with pytest.raises(ConfigError, match="n_refits"):
+        validate_metric(FittedNoise(), units, human, make_ceilings(), n_boot=20_000, n_refits=MAX_REFITS + 1,
+                        progress=False)
