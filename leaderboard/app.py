@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +29,7 @@ from leaderboard.humans import HumanTable, load_human_table
 from leaderboard.loading import LoadedResult, ResultSet, ResultStore, is_hub_source
 from leaderboard.proxy_board import ProxyBoard, load_board
 from leaderboard.queue_view import queue_keys, queue_signature, queue_table
+from leaderboard.scratch import EXPORT_MAX_AGE_S, ScratchFolder
 from leaderboard.submit import (
     DEFAULT_COMMAND,
     build_spec,
@@ -299,11 +299,14 @@ def build_app(config: AppConfig) -> gr.Blocks:
     empty_text, empty_visible = _empty_state(snap)
     invalid_text, invalid_visible = _invalid_panel(snap)
     roots = config.stimuli_root
-    thumbs = Path(tempfile.mkdtemp(prefix="imibench-thumbs-"))  # the unit viewer's JPEG thumbnails, served as files
+    scratch = ScratchFolder()  # thumbnails and downloads, pruned and removed with the app
+    thumbs = scratch.thumbs  # the unit viewer's JPEG thumbnails, served as files
     folder = snap.results.folder
     reports = config.reports or (folder / "reports" if folder is not None and (folder / "reports").is_dir() else None)
 
-    with gr.Blocks(title="imi-bench leaderboard", analytics_enabled=False) as demo:
+    # delete_cache: Gradio's own copies of the downloads are pruned like ours (every hour, those an hour old)
+    with gr.Blocks(title="imi-bench leaderboard", analytics_enabled=False,
+                   delete_cache=(int(EXPORT_MAX_AGE_S), int(EXPORT_MAX_AGE_S))) as demo:
         gr.Markdown("# imi-bench leaderboard", elem_id="title")
         gr.Markdown("Per-unit interpretability of vision models: the Machine Interpretability Score (MIS), a proxy "
                     "validated against human 2-AFC responses. Click a row for the model's page.",
@@ -459,7 +462,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
             rows = filter_table(cache.get().table, query or "", families=families or (), sources=sources or (),
                                 group=group_id, hide_untrained=bool(hide), params_min=_float_or_none(low),
                                 params_max=_float_or_none(high))
-            return gr.File(value=str(write_csv(rows)), visible=True)
+            return gr.File(value=str(write_csv(rows, scratch.new_export())), visible=True)
 
         export.click(on_export, [group, search, family, source, hide_untrained, pmin, pmax], csv_file,
                      api_visibility=PAGE_EVENT)
@@ -521,7 +524,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
         def on_figures(keys, group_id):
             snap = cache.get()
             rows = filter_table(snap.table, group=group_id) if group_id else snap.table
-            target = Path(tempfile.mkdtemp(prefix="imibench-figures-"))
+            target = scratch.new_export()
             paths = save_figure(compare_figure(rows, keys or []), target / "mis_vs_top1")
             chosen = [snap.by_key[k] for k in (keys or []) if k in snap.by_key]
             paths += save_figure(layer_profiles_figure(chosen, snap.labels), target / "layer_profiles")
@@ -644,6 +647,7 @@ def build_app(config: AppConfig) -> gr.Blocks:
         timer.tick(on_queue_tick, queue_seen, [queue_df, queue_seen], show_progress="hidden",
                    api_visibility=PAGE_EVENT)
     demo.imi_allowed_paths = [str(p) for p in (config.stimuli_root, reports, thumbs) if p]  # type: ignore[attr-defined]
+    demo.imi_scratch = scratch  # type: ignore[attr-defined]
     return demo
 
 

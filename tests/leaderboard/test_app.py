@@ -112,3 +112,18 @@ def test_status_line_never_shows_the_server_results_path():
 
     assert _public_source_name("/srv/private/imibench/results") == "results"
     assert _public_source_name("hf:owner/leaderboard-results@main") == "hf:owner/leaderboard-results@main"
+
+
+def test_app_downloads_and_thumbnails_stay_in_its_scratch_folder(tmp_path):
+    from leaderboard.app import AppConfig, build_app
+
+    demo = build_app(AppConfig(results=str(write_results(tmp_path / "results"))))
+    scratch = demo.imi_scratch
+    assert str(scratch.thumbs) in demo.imi_allowed_paths
+    export = next(block.fn for block in demo.fns.values() if block.fn and block.fn.__name__ == "on_export")
+    for _ in range(2):
+        export(None, "", [], [], False, None, None)
+    written = sorted(scratch.exports.glob("*/*.csv"))
+    assert len(written) == 2 and written[0].parent != written[1].parent  # one folder per download
+    scratch.close()
+    assert not scratch.root.exists()
