@@ -67,7 +67,8 @@ def compare_reports(
     )
 
 
-REFIT_PAIRED = "paired cluster bootstrap-t, fitted proxies refitted on every resample"
+REFIT_PAIRED = ("paired cluster bootstrap-t, fitted proxies refitted on every resample (the variance of the refits' "
+                "fit to the observed units taken out)")
 
 
 def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[list[float | None], int]:
@@ -89,13 +90,20 @@ def _paired_refits(
     """a - b on the fitted proxies' refit resamples: a fitted proxy's stored headlines, a fixed-score proxy's
     headline recomputed on the same cluster draws."""
     stored, seed = _stored_refits(a, b, mode)
+    older = [r.metric.name for r in (a, b) if r.mode(mode).refit_headlines and r.mode(mode).refit_fit_headlines is None]
+    if older:
+        raise DataValidationError(f"reports of {older} carry no refit_fit_headlines (written by an older imi-bench); "
+                                  "rerun `imibench proxy validate`.")
 
-    def replicates(report: MetricReport) -> np.ndarray | None:
-        refits = report.mode(mode).refit_headlines
-        return np.array([np.nan if v is None else v for v in refits], dtype=float) if refits else None
+    def replicates(values: list[float | None] | None) -> np.ndarray | None:
+        return np.array([np.nan if v is None else v for v in values], dtype=float) if values else None
 
+    ma, mb = a.mode(mode), b.mode(mode)
     return paired_difference(y, scores_a, scores_b, design, n_boot=len(stored), confidence=confidence, seed=seed,
-                             folds_b=folds_b, replicates_a=replicates(a), replicates_b=replicates(b))
+                             folds_b=folds_b, replicates_a=replicates(ma.refit_headlines),
+                             replicates_b=replicates(mb.refit_headlines),
+                             fit_replicates_a=replicates(ma.refit_fit_headlines),
+                             fit_replicates_b=replicates(mb.refit_fit_headlines))
 
 
 def all_comparisons(

@@ -77,11 +77,13 @@ def refit_on_cluster_resamples(
     """(B, n) held-out predictions of the whole cross-validation refitted on each cluster resample.
 
     Row b: each fold's clone is fitted on the fold's training units, each repeated as often as its cluster was
-    drawn (`counts[b, cluster]`), and predicts the fold's test units whose cluster was drawn (0 for the others,
-    which the resample's weights leave out). A resample in which a drawn fold has no training units (every draw
-    the same model) cannot be refitted: its row is NaN, and the interval skips it. The folds stay as they are, so
-    the copies of a unit are always on one side of a fold: nothing is tested on units it was fitted on (the splits
-    themselves are checked for leakage when the cross-validation first runs them).
+    drawn (`counts[b, cluster]`), and predicts all the fold's test units: the drawn ones give the resample's
+    headline (the others get weight 0 there), and all of them give the refit's own headline on the observed units,
+    which the interval needs (`benchmark.validation.inference.linear_interval`, `fit_replicates`). A resample in which
+    a fold has no training units (every draw the same model, under leave-one-model-out) cannot be refitted: its row
+    is NaN, and the interval skips it. The folds stay as they are, so the copies of a unit are always on one side
+    of a fold: nothing is tested on units it was fitted on (the splits themselves are checked for leakage when the
+    cross-validation first runs them).
     """
     clusters = np.asarray(clusters)
     y = np.asarray(y, dtype=float)
@@ -89,17 +91,13 @@ def refit_on_cluster_resamples(
     out = np.zeros((len(counts), len(units)))
     for b in tqdm(range(len(counts)), desc=desc, unit="resample", leave=False, disable=not progress):
         repeats = counts[b].astype(int)[clusters]
-        predicted = np.zeros(len(units), dtype=bool)
         for train, test in splits:
             fitted_on = np.repeat(train, repeats[train])
-            tested = test[repeats[test] > 0]
-            if len(fitted_on) == 0 or len(tested) == 0:
-                continue
+            if len(fitted_on) == 0:  # one model drawn G times: its own fold has nothing to train on
+                out[b] = np.nan
+                break
             estimator = _fresh_clone(metric).fit([units[i] for i in fitted_on], y[fitted_on])
-            out[b, tested] = _checked_predictions(estimator, [units[i] for i in tested])
-            predicted[tested] = True
-        if np.any((repeats > 0) & ~predicted):  # a drawn fold had nothing to train on (one model drawn G times)
-            out[b] = np.nan
+            out[b, test] = _checked_predictions(estimator, [units[i] for i in test])
     return out
 
 

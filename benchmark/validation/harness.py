@@ -270,7 +270,8 @@ def _validate_mode(
         n_clusters=design.n_clusters,
         p_value_method=p_value_method,
         interval_method=interval_method,
-        refit_headlines=None if refits is None else [float(v) if np.isfinite(v) else None for v in refits.headlines],
+        refit_headlines=None if refits is None else _json_floats(refits.headlines),
+        refit_fit_headlines=None if refits is None else _json_floats(refits.fit_headlines),
         scores=scores,
         per_model_correlation=per_model,
         ceiling_normalised=normalised,
@@ -294,7 +295,7 @@ def _headline(
         return Score(value=inf.headline_r(y, scores, design.folds)), Score(value=pooled)
     if refits is not None:
         head = inf.linear_interval(inf.headline_r(y, scores, design.folds), refits.headlines, design.n_clusters,
-                                   confidence)
+                                   confidence, fit_replicates=refits.fit_headlines)
     else:
         head, _ = inf.headline_interval(y, scores, design, n_boot=n_boot, confidence=confidence, seed=seed)
     pooled, _ = inf.headline_interval(y, predicted, design, n_boot=n_boot, confidence=confidence, seed=seed,
@@ -302,7 +303,8 @@ def _headline(
     return _score(head), _score(pooled)
 
 
-REFIT_METHOD = "cluster bootstrap-t, proxy refitted on every resample"
+REFIT_METHOD = ("cluster bootstrap-t, proxy refitted on every resample (the variance of the refits' fit to the "
+                "observed units taken out)")
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,7 @@ class Refits:
     """A fitted proxy's whole cross-validation refitted on cluster-bootstrap resamples of the models."""
 
     headlines: np.ndarray  # (B,) the headline of each refit, on the first B resamples of the seed
+    fit_headlines: np.ndarray  # (B,) the headline of each refit's predictions on all the observed units
 
     @classmethod
     def run(cls, metric: ProxyMetric, units: Sequence[ProxyUnit], y: np.ndarray, splits: Sequence,
@@ -318,13 +321,18 @@ class Refits:
         counts = inf.cluster_counts(design.n_clusters, n_refits, seed)
         predictions = refit_on_cluster_resamples(metric, units, y, splits, design.clusters, counts,
                                                  progress=progress, desc=desc)
-        return cls(refit_headlines(y, predictions, design.folds, counts[:, design.clusters]))
+        return cls(refit_headlines(y, predictions, design.folds, counts[:, design.clusters]),
+                   refit_headlines(y, predictions, design.folds, np.ones_like(predictions)))
 
 
 def refit_headlines(y: np.ndarray, predictions: np.ndarray, folds: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(B,) headline of each refit; NaN for a resample that could not be refitted (a NaN row of predictions)."""
     values = inf.mean_fold_r(y, np.nan_to_num(predictions), folds, weights)
     return np.where(np.isnan(predictions).any(axis=1), np.nan, values)
+
+
+def _json_floats(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def needs_refits(metric: ProxyMetric, design: inf.Design) -> bool:
@@ -387,7 +395,8 @@ def _ceiling_normalised(
     notes: list[str] = []
     if halves is not None and n_boot:
         ratio = inf.ceiling_ratio(y, scores, halves, design, n_boot=n_boot, confidence=confidence, seed=seed,
-                                  replicates=None if refits is None else refits.headlines)
+                                  replicates=None if refits is None else refits.headlines,
+                                  fit_replicates=None if refits is None else refits.fit_headlines)
         normalised["split_half"] = Score(value=ratio.ratio.value, ci_low=ratio.ratio.ci_low,
                                          ci_high=ratio.ratio.ci_high)
         if ratio.flag:

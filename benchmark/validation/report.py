@@ -122,6 +122,10 @@ class ModeResult(_Model):
         None, max_length=MAX_REFITS, description="fitted proxies: the headline of the cross-validation refitted on each cluster resample "
                           "(inference.cluster_counts with the scheme's seed; null where a resample could not be "
                           "refitted or its r is undefined); paired comparisons reuse them")
+    refit_fit_headlines: list[float | None] | None = Field(
+        None, max_length=MAX_REFITS, description="fitted proxies: the headline of each refit's predictions on all "
+                          "the observed units, aligned with refit_headlines; its variance is taken out of the CI's "
+                          "(benchmark.validation.inference.linear_interval)")
     scores: dict[str, Score] = Field(description="secondary, on the held-out predictions: pearson (pooled; biased "
                                                  "under held-out evaluation, CI by the same cluster bootstrap), "
                                                  "spearman, kendall, mae, calibration_error, calibration_slope")
@@ -133,6 +137,14 @@ class ModeResult(_Model):
     predictions: list[UnitPrediction]
     fitted_params: dict[str, Any] = Field(description="parameters of a final fit on all units of the mode")
     notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _refits_aligned(self) -> ModeResult:
+        fit = self.refit_fit_headlines
+        if fit is not None and len(fit) != len(self.refit_headlines or []):
+            raise ValueError(f"refit_fit_headlines has {len(fit)} values but refit_headlines "
+                             f"{len(self.refit_headlines or [])}: they must be aligned resample by resample.")
+        return self
 
     def frame(self) -> pd.DataFrame:
         """The per-unit predictions as a DataFrame."""

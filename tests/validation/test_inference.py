@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from benchmark.api.errors import ConfigError, DataValidationError
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, make_proxy
 from benchmark.validation import inference as inf
-from benchmark.validation.compare import compare_reports
+from benchmark.validation.compare import REFIT_PAIRED, compare_reports
 from benchmark.validation.report import MAX_REFITS, MetricReport, read_report, write_report
 from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
 from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, refit_headlines, validate_metric
@@ -202,6 +202,27 @@ class FittedNoise(ProxyMetric):
         return np.clip(self.coef_[0] + self._features(units) @ self.coef_[1:], 0.0, 1.0)
 
 
+def test_linear_interval_takes_the_refits_fit_variance_out():
+    rng = np.random.default_rng(0)
+    fit = rng.normal(0, 0.1, 400)
+    replicates = 0.3 + fit + rng.normal(0, 0.2, 400)  # the resamples' spread = refits' fit spread + test sampling
+    plain = inf.linear_interval(0.3, replicates, 9, 0.95)
+    corrected = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
+    small_g = np.sqrt(9 / 8)
+    assert plain.se == pytest.approx(np.std(replicates, ddof=1) * small_g)
+    assert corrected.se == pytest.approx(np.sqrt(np.var(replicates, ddof=1) - np.var(fit, ddof=1)) * small_g)
+    assert corrected.ci_high - corrected.ci_low < plain.ci_high - plain.ci_low
+    replicates[3], fit[5] = np.nan, np.nan  # a resample missing either value is skipped in both
+    keep = np.ones(400, dtype=bool)
+    keep[[3, 5]] = False
+    skipped = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
+    assert skipped.se == pytest.approx(np.sqrt(np.var(replicates[keep], ddof=1) - np.var(fit[keep], ddof=1)) * small_g)
+    wider_fit = inf.linear_interval(0.3, fit, 9, 0.95, fit_replicates=3 * fit)  # never a negative variance
+    assert wider_fit.se == pytest.approx(inf.linear_interval(0.3, fit, 9, 0.95).se)  # the uncorrected one instead
+    with pytest.raises(DataValidationError, match="aligned"):
+        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit[:10])
+
+
 def test_cluster_counts_draw_g_clusters_per_replicate_and_weights_follow_them():
     counts = inf.cluster_counts(5, 40, seed=3)
     assert counts.shape == (40, 5) and (counts.sum(axis=1) == 5).all()
@@ -233,13 +254,19 @@ def test_refits_rerun_the_cross_validation_on_each_cluster_resample_without_leak
         repeats = row.astype(int)[design.clusters]
         expected = np.zeros(len(units))
         for train, test in splits:
-            fitted_on, tested = np.repeat(train, repeats[train]), test[repeats[test] > 0]
-            assert not set(fitted_on) & set(tested)
-            if len(fitted_on) and len(tested):
-                fitted = FittedNoise().fit([units[i] for i in fitted_on], y[fitted_on])
-                expected[tested] = fitted.predict([units[i] for i in tested])
+            fitted_on = np.repeat(train, repeats[train])
+            assert not set(fitted_on) & set(test)
+            fitted = FittedNoise().fit([units[i] for i in fitted_on], y[fitted_on])
+            expected[test] = fitted.predict([units[i] for i in test])  # undrawn units too: the refit's own fit
         assert predictions[b] == pytest.approx(expected)
-        assert (predictions[b][repeats == 0] == 0).all()  # undrawn clusters carry no prediction (and weight 0)
+    ones = np.ones_like(predictions)
+    refits = Refits.run(FittedNoise(), units, y, splits, design, n_refits=6, seed=2)
+    assert refits.headlines == pytest.approx(refit_headlines(y, predictions, design.folds, counts[:, design.clusters]))
+    assert refits.fit_headlines == pytest.approx(refit_headlines(y, predictions, design.folds, ones))
+    every_model_once = np.ones((1, design.n_clusters))  # the observed data: both headlines are the cross-validation's
+    row = refit_on_cluster_resamples(FittedNoise(), units, y, splits, design.clusters, every_model_once)
+    predicted, _ = _cross_validate(FittedNoise(), units, y, splits, progress=False, desc="")
+    assert row[0] == pytest.approx(predicted)
     if scheme == "lomo":  # one model drawn every time: its fold has nothing to train on, so no replicate
         alone = np.zeros((1, design.n_clusters))
         alone[0, 1] = design.n_clusters
@@ -253,14 +280,15 @@ def test_refits_rerun_the_cross_validation_on_each_cluster_resample_without_leak
 
 
 def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate_under_the_null():
-    """Holding a fitted proxy's predictions fixed makes the CI too narrow; refitting on each resample does not."""
+    """Holding a fitted proxy's predictions fixed makes the CI too narrow; refitting on each resample does not, and
+    taking the refits' own fit variance out brings the width down to the null's."""
     units, human, _ = make_data(models=tuple(f"m{i}" for i in range(8)), layers=2, channels=4)
     units = [u for u in units if u.mode == "natural"]
     y0 = human[human["mode"] == "natural"]["accuracy"].to_numpy()
     splits = leave_one_model_out(units)
     models = [u.model for u in units]
     rng = np.random.default_rng(6)
-    values, refitted, fixed = [], [], []
+    values, refitted, fixed, ses, raw_ses = [], [], [], [], []
     for run in range(100):
         y = rng.permutation(y0)
         metric = FittedNoise(seed=run)
@@ -268,14 +296,19 @@ def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate
         design = inf.Design.make(folds, models)
         refits = Refits.run(metric, units, y, splits, design, n_refits=40, seed=run)
         point = inf.headline_r(y, predicted, folds)
-        interval = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95)
+        interval = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95,
+                                       fit_replicates=refits.fit_headlines)
+        raw = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95)
         held, _ = inf.headline_interval(y, predicted, design, n_boot=40, seed=run)
         values.append(point)
         refitted.append(interval.ci_low <= 0 <= interval.ci_high)
         fixed.append(held.ci_low <= 0 <= held.ci_high)
+        ses.append(interval.se)
+        raw_ses.append(raw.se)
     assert abs(np.mean(values)) < 0.04
-    assert 0.9 <= np.mean(refitted) <= 1.0
+    assert 0.92 <= np.mean(refitted) <= 0.98  # 0.95 here; fixed predictions 0.84
     assert np.mean(fixed) < np.mean(refitted)
+    assert np.sqrt(np.mean(np.square(ses))) < np.sqrt(np.mean(np.square(raw_ses)))  # rms se 0.200 vs 0.230 (sd 0.179)
 
 
 def test_fitted_proxies_get_refitted_cis_and_calibrated_ones_the_fixed_score_bootstrap():
@@ -286,12 +319,12 @@ def test_fitted_proxies_get_refitted_cis_and_calibrated_ones_the_fixed_score_boo
                              progress=False)
     natural = fitted.mode("natural")
     assert natural.interval_method == REFIT_METHOD == natural.p_value_method
-    assert len(natural.refit_headlines) == 30 and fitted.scheme.n_refits == 30
+    assert len(natural.refit_headlines) == len(natural.refit_fit_headlines) == 30 and fitted.scheme.n_refits == 30
     assert natural.headline.ci_low < natural.headline.value < natural.headline.ci_high
     assert signal.mode("natural").interval_method == "cluster bootstrap-t"
     assert signal.mode("natural").refit_headlines is None
     comparison = compare_reports(signal, fitted, mode="natural", n_boot=100)
-    assert comparison.method.endswith("refitted on every resample") and comparison.n_boot == 30
+    assert comparison.method == REFIT_PAIRED and comparison.n_boot == 30
     assert comparison.difference == pytest.approx(signal.mode("natural").headline.value - natural.headline.value)
     assert comparison.ci_low > 0  # the planted signal beats noise features
     assert compare_reports(signal, signal, mode="natural", n_boot=100).method == "paired cluster bootstrap-t"
@@ -299,6 +332,10 @@ def test_fitted_proxies_get_refitted_cis_and_calibrated_ones_the_fixed_score_boo
                                  seed=1, progress=False)
     with pytest.raises(DataValidationError, match="different resamples"):
         compare_reports(fitted, other_seed, mode="natural")
+    older = fitted.model_copy(update={"modes": [m.model_copy(update={"refit_fit_headlines": None})
+                                                for m in fitted.modes]})
+    with pytest.raises(DataValidationError, match="older imi-bench"):
+        compare_reports(signal, older, mode="natural")
     unrefitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=50, n_refits=0,
                                  progress=False)
     assert unrefitted.mode("natural").interval_method == "cluster bootstrap-t"
@@ -328,6 +365,10 @@ def test_a_served_report_cannot_ask_for_unbounded_resamples(tmp_path):
     data = fitted.model_dump(mode="json")
     data["modes"][0]["refit_headlines"] = [0.1] * (MAX_REFITS + 1)
     with pytest.raises(ValidationError, match="refit_headlines"):
+        MetricReport.model_validate(data)
+    data = fitted.model_dump(mode="json")
+    data["modes"][0]["refit_fit_headlines"] = [0.1] * 3  # not aligned with the 10 refit_headlines
+    with pytest.raises(ValidationError, match="aligned"):
         MetricReport.model_validate(data)
     data = fitted.model_dump(mode="json")
     data["scheme"]["seed"] = -1
