@@ -150,8 +150,7 @@ def headline(metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, scheme:
     design = inf.Design.make(folds, [base_model(u.model) for u in units])
     if needs_refits(metric, design):
         refits = Refits.run(metric, units, y, splits, design, n_refits=n_refits, seed=seed)
-        return inf.linear_interval(inf.headline_r(y, scores, folds), refits.headlines, design.n_clusters, 0.95,
-                                   fit_replicates=refits.fit_headlines)
+        return refits.interval(y, scores, design, seed=seed)
     return inf.headline_interval(y, scores, design, n_boot=n_boot, seed=seed)[0]
 
 
@@ -364,10 +363,11 @@ def ranking(release: Release, n_boot: int, mode: str = "natural", n_refits: int 
         if needs_refits(metric, design):
             refits = Refits.run(metric, units, y, splits, design, n_refits=n_refits, seed=0)
             replicates[name], fits[name] = refits.headlines, refits.fit_headlines
+            interval = refits.interval(y, scores[name], design, seed=0)
         else:
             replicates[name] = inf.mean_fold_r(y, scores[name], design.folds, inf.cluster_weights(design, n_refits, 0))
-        interval = inf.linear_interval(inf.headline_r(y, scores[name], folds), replicates[name], design.n_clusters,
-                                       0.95, fit_replicates=fits.get(name))
+            interval = inf.linear_interval(inf.headline_r(y, scores[name], folds), replicates[name],
+                                           design.n_clusters, 0.95)
         rows.append({"study": "ranking", "scheme": "lomo", "proxy": name, "headline": interval.value,
                      "ci_low": interval.ci_low, "ci_high": interval.ci_high, "p_value": interval.p_value})
         print(_fmt(rows[-1]), flush=True)

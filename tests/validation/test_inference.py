@@ -202,25 +202,34 @@ class FittedNoise(ProxyMetric):
         return np.clip(self.coef_[0] + self._features(units) @ self.coef_[1:], 0.0, 1.0)
 
 
-def test_linear_interval_takes_the_refits_fit_variance_out():
+def test_linear_interval_takes_the_refits_fit_variance_out_down_to_the_fixed_score_floor():
     rng = np.random.default_rng(0)
     fit = rng.normal(0, 0.1, 400)
-    replicates = 0.3 + fit + rng.normal(0, 0.2, 400)  # the resamples' spread = refits' fit spread + test sampling
-    plain = inf.linear_interval(0.3, replicates, 9, 0.95)
-    corrected = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
+    test_sampling = rng.normal(0, 0.2, 400)
+    replicates = 0.3 + fit + test_sampling  # the resamples' spread = refits' fit spread + test sampling
+    fixed = 0.3 + 0.5 * test_sampling  # a floor below the corrected variance: not binding
     small_g = np.sqrt(9 / 8)
+    plain = inf.linear_interval(0.3, replicates, 9, 0.95)
+    corrected = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit, fixed_replicates=fixed)
     assert plain.se == pytest.approx(np.std(replicates, ddof=1) * small_g)
     assert corrected.se == pytest.approx(np.sqrt(np.var(replicates, ddof=1) - np.var(fit, ddof=1)) * small_g)
     assert corrected.ci_high - corrected.ci_low < plain.ci_high - plain.ci_low
     replicates[3], fit[5] = np.nan, np.nan  # a resample missing either value is skipped in both
     keep = np.ones(400, dtype=bool)
     keep[[3, 5]] = False
-    skipped = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
+    skipped = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit, fixed_replicates=fixed)
     assert skipped.se == pytest.approx(np.sqrt(np.var(replicates[keep], ddof=1) - np.var(fit[keep], ddof=1)) * small_g)
-    wider_fit = inf.linear_interval(0.3, fit, 9, 0.95, fit_replicates=3 * fit)  # never a negative variance
-    assert wider_fit.se == pytest.approx(inf.linear_interval(0.3, fit, 9, 0.95).se)  # the uncorrected one instead
+    # two noisy variances subtracted can leave almost nothing: the fixed scores' variance is the floor
+    nearly_all = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=0.999 * (replicates - 0.3),
+                                     fixed_replicates=fixed)
+    assert nearly_all.se == pytest.approx(np.std(fixed, ddof=1) * small_g)
+    flat = np.full(400, 0.3)
+    more_than_all = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=3 * replicates, fixed_replicates=flat)
+    assert more_than_all.se == pytest.approx(np.nanstd(replicates, ddof=1) * small_g)  # never zero width
     with pytest.raises(DataValidationError, match="aligned"):
-        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit[:10])
+        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit[:10], fixed_replicates=fixed)
+    with pytest.raises(ConfigError, match="fixed_replicates"):
+        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
 
 
 def test_cluster_counts_draw_g_clusters_per_replicate_and_weights_follow_them():
@@ -296,8 +305,7 @@ def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate
         design = inf.Design.make(folds, models)
         refits = Refits.run(metric, units, y, splits, design, n_refits=40, seed=run)
         point = inf.headline_r(y, predicted, folds)
-        interval = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95,
-                                       fit_replicates=refits.fit_headlines)
+        interval = refits.interval(y, predicted, design, seed=run)
         raw = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95)
         held, _ = inf.headline_interval(y, predicted, design, n_boot=40, seed=run)
         values.append(point)
@@ -347,8 +355,7 @@ def test_the_corrected_refitted_ci_of_a_fitted_proxy_keeps_nominal_coverage_unde
         design = inf.Design.make(folds, [u.model for u in units])
         refits = Refits.run(metric, units, y, splits, design, n_refits=40, seed=run)
         values.append(inf.headline_r(y, predicted, folds))
-        intervals.append(inf.linear_interval(values[-1], refits.headlines, design.n_clusters, 0.95,
-                                             fit_replicates=refits.fit_headlines))
+        intervals.append(refits.interval(y, predicted, design, seed=run))
         fixed.append(inf.headline_interval(y, predicted, design, n_boot=40, seed=run)[0])
     population = np.mean(values)  # what the cross-validated headline estimates at this size (about 0.61)
     covered = np.mean([i.ci_low <= population <= i.ci_high for i in intervals])
