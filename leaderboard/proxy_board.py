@@ -159,15 +159,21 @@ def metric_row(metric: dict[str, Any], report: dict[str, Any], figure: Path | No
     for mode in MODES:
         row[f"{mode}_r"], row[f"{mode}_low"], row[f"{mode}_high"] = _mode_headline(modes.get(mode) or {})
     paired = metric.get("paired_comparison")
+    row["delta_note"] = ""
     if isinstance(paired, dict):
         row["delta"], row["delta_low"], row["delta_high"] = _score(paired.get("difference", paired))
     elif baseline is not None and row["name"] != BASELINE:
         stated = paired_with_report_statistics(metric, baseline)
-        row["delta"], row["delta_low"], row["delta_high"] = (
-            stated if stated is not None else paired_difference(metric, baseline)[:3])
+        if stated is None:  # not comparable by the validation's own test (e.g. an older report): say which number
+            stated = paired_difference(metric, baseline)[:3]
+            row["delta_note"] = OLDER_DELTA_NOTE
+        row["delta"], row["delta_low"], row["delta_high"] = stated
     else:
         row["delta"] = row["delta_low"] = row["delta_high"] = math.nan
     return row
+
+
+OLDER_DELTA_NOTE = "(pooled r, unit bootstrap: a report the paired test cannot use; rerun validate)"
 
 
 def _ci(value: float, low: float, high: float) -> str:
@@ -245,7 +251,8 @@ def format_board(frame: pd.DataFrame) -> pd.DataFrame:
     for mode in MODES:
         frame[f"{mode} r"] = [_ci(v, lo, hi) for v, lo, hi in zip(frame[f"{mode}_r"], frame[f"{mode}_low"],
                                                                    frame[f"{mode}_high"], strict=True)]
-    frame["vs MIS (Δr)"] = [("baseline" if name == BASELINE else _ci(v, lo, hi)) for name, v, lo, hi in
-                            zip(frame["name"], frame["delta"], frame["delta_low"], frame["delta_high"], strict=True)]
+    frame["vs MIS (Δr)"] = [("baseline" if name == BASELINE else f"{_ci(v, lo, hi)} {note}".strip())
+                            for name, v, lo, hi, note in zip(frame["name"], frame["delta"], frame["delta_low"],
+                                                             frame["delta_high"], frame["delta_note"], strict=True)]
     frame["figure"] = frame["figure_path"]
     return frame

@@ -19,7 +19,7 @@ from benchmark.api.types import HumanDataOrigin, NoiseCeiling
 from benchmark.results.io import atomic_write_text
 from benchmark.results.provenance import git_sha, utc_now
 
-REPORT_SCHEMA_VERSION = "1.1"
+REPORT_SCHEMA_VERSION = "1.2"  # 1.2: refit_fit_headlines
 REPORT_FILE = "report.json"
 MAX_REFITS = 10_000  # a report's refitted resamples: paired comparisons redraw as many (bounded for served reports)
 

@@ -185,3 +185,24 @@ def test_the_board_ranks_by_the_reports_headline_not_the_pooled_r():
     assert (value, low, high) == (0.31, 0.2, 0.4) and "fold-mean" in name
     row = metric_row(metric, {}, None, None)
     assert row["headline"] == 0.31 and row["natural_r"] == 0.31
+
+
+def test_a_report_the_paired_test_cannot_use_is_labelled_on_the_board():
+    """A fitted report written before refit_fit_headlines is refused by the paired test: the board's fallback
+    number (pooled r, unit bootstrap) must say what it is, not pass for the validation's own Δ."""
+    from benchmark.validation.harness import validate_metric
+    from leaderboard.proxy_board import OLDER_DELTA_NOTE
+    from tests.validation.test_harness import SignalProxy, make_ceilings, make_data
+    from tests.validation.test_inference import FittedSignal
+
+    units, human, truth = make_data(models=tuple(f"m{i}" for i in range(6)), layers=2, channels=4, human_noise=0.1)
+    fitted = validate_metric(FittedSignal(truth), units, human, make_ceilings(), n_boot=60, n_refits=20,
+                             progress=False, name="learned").model_dump(mode="json")
+    baseline = validate_metric(SignalProxy(truth, noise=0.3), units, human, make_ceilings(), n_boot=60,
+                               progress=False, name="mis").model_dump(mode="json")
+    older = json.loads(json.dumps(fitted))
+    for mode in older["modes"]:
+        mode.pop("refit_fit_headlines")
+    assert metric_row(fitted, fitted, None, baseline)["delta_note"] == ""
+    row = metric_row(older, older, None, baseline)
+    assert row["delta_note"] == OLDER_DELTA_NOTE and row["delta"] == row["delta"]  # a number, and what it is
