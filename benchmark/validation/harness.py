@@ -136,9 +136,10 @@ def validate_metric(
         inf.check_resampling(n_boot, confidence)
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, int | np.integer) or n_permutations < 0:
         raise ConfigError(f"n_permutations must be an integer >= 0, got {n_permutations!r}; 0 turns the test off.")
-    if (isinstance(n_refits, bool) or not isinstance(n_refits, int | np.integer) or n_refits < 0 or n_refits == 1
-            or n_refits > MAX_REFITS):
-        raise ConfigError(f"n_refits must be 0 or an integer from 2 to {MAX_REFITS}, got {n_refits!r}; e.g. 200.")
+    if (isinstance(n_refits, bool) or not isinstance(n_refits, int | np.integer) or 0 < n_refits < inf.MIN_REFITS
+            or n_refits < 0 or n_refits > MAX_REFITS):
+        raise ConfigError(f"n_refits must be 0 or an integer from {inf.MIN_REFITS} to {MAX_REFITS}, got "
+                          f"{n_refits!r}; e.g. 200.")
     n_refits = min(n_refits, n_boot)  # the refitted resamples are (at most) the bootstrap's resamples
     scheme_info = SchemeInfo(name=scheme, k=k if scheme == "kfold" else None, seed=seed, n_boot=n_boot,
                              confidence=confidence, n_permutations=n_permutations, n_refits=n_refits)
@@ -237,6 +238,10 @@ def _validate_mode(
         notes.append(f"only {len(set(bases))} model(s): the bootstrap resamples units one by one, so clustering of "
                      "units within models is not in the CIs.")
     refits = None
+    if n_boot and 0 < n_refits < inf.MIN_REFITS and needs_refits(metric, design):
+        raise ConfigError(f"A fitted proxy's refitted CI needs at least {inf.MIN_REFITS} resamples, and n_boot = "
+                          f"{n_boot} allows {n_refits}: pass n_boot >= {inf.MIN_REFITS} (--n-boot), or n_refits = 0 "
+                          "(--n-refits 0) for a fixed-prediction CI.")
     if n_boot and n_refits and needs_refits(metric, design):
         refits = Refits.run(metric, mode_units, y, splits, design, n_refits=n_refits, seed=seed, progress=progress,
                             desc=f"{name} ({mode}) refits")
@@ -244,6 +249,12 @@ def _validate_mode(
         notes.append("n_refits = 0: the CI holds this fitted proxy's predictions fixed, so it leaves the refit "
                      "variance out and is too narrow (pass --n-refits, e.g. 200).")
     headline, pooled = _headline(y, scores_h, predicted, design, n_boot, confidence, seed, refits)
+    if refits is not None:
+        usable = int((np.isfinite(refits.headlines) & np.isfinite(refits.fit_headlines)).sum())
+        if usable < inf.MIN_REFITS:
+            notes.append(f"only {usable} of {len(refits.headlines)} resamples could be refitted (a fold left with "
+                         f"nothing to train on, or an undefined r); at least {inf.MIN_REFITS} are needed, so the "
+                         "headline has no CI. More models, or more resamples (--n-refits), give one.")
     interval_method = (REFIT_METHOD if refits else "cluster bootstrap-t") if n_boot else "none (n_boot = 0)"
     p_value_method = interval_method
     if n_permutations:

@@ -204,6 +204,9 @@ def correlation_interval(point: float, replicates: np.ndarray, n_clusters: int, 
     return Interval(point, float(np.tanh(z - q * se)), float(np.tanh(z + q * se)), se, p_value, n_clusters)
 
 
+MIN_REFITS = 20  # refitted resamples (with a finite headline) below which a refitted CI is not given
+
+
 def linear_interval(point: float, replicates: np.ndarray, n_clusters: int, confidence: float,
                     null: float = 0.0, fit_replicates: np.ndarray | None = None,
                     fixed_replicates: np.ndarray | None = None) -> Interval:
@@ -214,7 +217,9 @@ def linear_interval(point: float, replicates: np.ndarray, n_clusters: int, confi
     out of the replicates' variance (see the module docstring); pairs with either value missing are skipped.
     `fixed_replicates` (required with `fit_replicates`): the statistic with the observed predictions held fixed on
     the same resamples. Its variance, the test sampling alone, is the floor: the corrected variance never falls
-    below it (two noisy variances subtracted could otherwise leave an interval of almost no width).
+    below it (two noisy variances subtracted could otherwise leave an interval of almost no width). With fewer than
+    `MIN_REFITS` usable refitted resamples the interval is not given (NaN): two variances from a handful of
+    resamples are noise.
     """
     nan = float("nan")
     replicates = np.asarray(replicates, dtype=float)
@@ -233,14 +238,14 @@ def linear_interval(point: float, replicates: np.ndarray, n_clusters: int, confi
         both = np.isfinite(replicates) & np.isfinite(fit_replicates)
         finite = replicates[both]
         fixed = fixed_replicates[np.isfinite(fixed_replicates)]
-        if len(finite) >= 2:
+        if len(finite) >= MIN_REFITS:
             total = float(np.var(finite, ddof=1))
             corrected = total - float(np.var(fit_replicates[both], ddof=1))
             variance = max(corrected, float(np.var(fixed, ddof=1)) if len(fixed) >= 2 else 0.0)
             variance = variance if variance > 1e-12 * total else total  # never zero width from the correction
         else:
             variance = nan
-    if not np.isfinite(point) or len(finite) < 2:
+    if not np.isfinite(point) or len(finite) < 2 or not np.isfinite(variance):
         return Interval(point, nan, nan, nan, nan, n_clusters)
     se = float(np.sqrt(variance)) * _small_g(n_clusters)
     q = _t_quantile(confidence, n_clusters)

@@ -395,6 +395,21 @@ def test_fitted_proxies_get_refitted_cis_and_calibrated_ones_the_fixed_score_boo
     assert any("n_refits = 0" in note for note in unrefitted.mode("natural").notes)
     with pytest.raises(ConfigError, match="n_refits"):
         validate_metric(FittedNoise(), units, human, make_ceilings(), n_refits=1, progress=False)
+    with pytest.raises(ConfigError, match="from 20"):
+        validate_metric(FittedNoise(), units, human, make_ceilings(), n_refits=5, progress=False)
+    with pytest.raises(ConfigError, match="n_boot >= 20"):  # the refits are the bootstrap's first resamples
+        validate_metric(FittedNoise(), units, human, make_ceilings(), n_boot=10, progress=False)
+
+
+def test_too_few_usable_refits_give_no_ci_and_say_why():
+    """Two variances from a handful of resamples are noise: no refitted CI from fewer than 20 usable refits."""
+    units, human, _ = make_data(models=("m0", "m1", "m2"), layers=2, channels=4)
+    report = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=40, n_refits=20,
+                             progress=False)
+    natural = report.mode("natural")
+    usable = sum(v is not None for v in natural.refit_headlines)
+    assert usable < 20 and natural.headline.ci_low is None and natural.headline.p_value is None
+    assert any(f"only {usable} of 20 resamples could be refitted" in note for note in natural.notes)
 
 
 def test_a_report_with_resamples_that_could_not_be_refitted_round_trips_and_compares(tmp_path):
@@ -413,14 +428,14 @@ def test_a_served_report_cannot_ask_for_unbounded_resamples(tmp_path):
     """Paired comparisons redraw as many resamples as a fitted report stored: a crafted report must not choose
     millions (memory) or a seed numpy refuses."""
     units, human, _ = make_data(models=("m0", "m1", "m2"), layers=1, channels=4)
-    fitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=10, n_refits=10,
+    fitted = validate_metric(FittedNoise(n_features=1), units, human, make_ceilings(), n_boot=20, n_refits=20,
                              progress=False)
     data = fitted.model_dump(mode="json")
     data["modes"][0]["refit_headlines"] = [0.1] * (MAX_REFITS + 1)
     with pytest.raises(ValidationError, match="refit_headlines"):
         MetricReport.model_validate(data)
     data = fitted.model_dump(mode="json")
-    data["modes"][0]["refit_fit_headlines"] = [0.1] * 3  # not aligned with the 10 refit_headlines
+    data["modes"][0]["refit_fit_headlines"] = [0.1] * 3  # not aligned with the 20 refit_headlines
     with pytest.raises(ValidationError, match="aligned"):
         MetricReport.model_validate(data)
     data = fitted.model_dump(mode="json")
