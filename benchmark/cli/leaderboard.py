@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 
@@ -74,5 +75,12 @@ def run(args: argparse.Namespace) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
     print(f"imibench leaderboard: serving {args.results} on http://{args.host}:{args.port} (Ctrl+C to stop)")
+    # A service manager stops the server with SIGTERM: treat it as Ctrl+C, so Gradio closes and the app's scratch
+    # folder (thumbnails, downloads) is removed at exit instead of being left in the temp folder.
+    signal.signal(signal.SIGTERM, _interrupt)
     launch_app(config, host=args.host, port=args.port)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

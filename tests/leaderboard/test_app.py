@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,9 +88,12 @@ def test_imibench_leaderboard_serves_the_page(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     folder = write_results(tmp_path / "results")
+    scratch_parent = tmp_path / "tmp"
+    scratch_parent.mkdir()
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmark.cli.main", "leaderboard", "--results", str(folder), "--port", str(port)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TMPDIR": str(scratch_parent)},
     )
     try:
         deadline, page = time.monotonic() + 60, None
@@ -102,9 +106,11 @@ def test_imibench_leaderboard_serves_the_page(tmp_path):
                 time.sleep(0.5)
         assert page is not None, f"the server did not answer: {server.poll()=}"
         assert "imi-bench leaderboard" in page and "ResNet-50 A1" in page
+        assert list(scratch_parent.glob("imibench-leaderboard-*"))  # the app's scratch folder, while it serves
     finally:
-        server.terminate()
+        server.terminate()  # SIGTERM, as a service manager stops it
         server.wait(timeout=30)
+    assert not list(scratch_parent.glob("imibench-leaderboard-*"))  # removed at exit, not left behind
 
 
 def test_status_line_never_shows_the_server_results_path():
