@@ -21,7 +21,9 @@ the same t test of 0.
 for two reasons: which units it tests on, and how well its refit happens to fit this sample (in the bootstrap
 world the sample is the population, so refits that pick up more of its chance correlations score higher). The
 second part is measured directly, as the variance of each refit's headline on all the observed units
-(`fit_replicates`), and subtracted: se^2 = Var(resample headlines) - Var(refit headlines on the observed units).
+(`fit_replicates`), and subtracted: se^2 = Var(resample headlines) - Var(refit headlines on the observed units),
+never below the variance of the fixed predictions on the same resamples (`fixed_replicates`: the test sampling
+alone).
 Under the null no fit can predict held-out labels, so the true sampling variance has no such term, and with it the
 learned proxy's null CIs covered 0 in 0.99 of k-fold runs (the sd overestimated by 10-13%); without it the sd is
 within 2% and coverage is nominal. Under planted signal, where that term is real but small (about 13% of the
