@@ -8,6 +8,7 @@ paired comparison with MIS on a paired bootstrap over the units both reports pre
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ REPORT_FILE = "report.json"
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 BASELINE = "mis"
 N_BOOT = 1000
+# resamples x units x folds a paired comparison may recompute per report (a real one: 1,000 x 400 x 9 = 3.6e6);
+# a served report must not make every Refresh allocate gigabytes (10,000 refits x 100 one-unit folds did)
+MAX_COMPARE_WORK = 20_000_000
 MODES = ("natural", "optimized")
 COLUMNS = ("rank", "proxy", "headline r", "95% CI", "r / ceiling", "natural r", "optimized r", "vs MIS (Δr)",
            "scheme", "human data", "units", "figure")
@@ -162,6 +166,9 @@ def metric_row(metric: dict[str, Any], report: dict[str, Any], figure: Path | No
     row["delta_note"] = ""
     if isinstance(paired, dict):
         row["delta"], row["delta_low"], row["delta_high"] = _score(paired.get("difference", paired))
+    elif baseline is not None and row["name"] != BASELINE and compare_work(metric, baseline) > MAX_COMPARE_WORK:
+        row["delta"] = row["delta_low"] = row["delta_high"] = math.nan
+        row["delta_note"] = TOO_LARGE_NOTE
     elif baseline is not None and row["name"] != BASELINE:
         stated = paired_with_report_statistics(metric, baseline)
         if stated is None:  # not comparable by the validation's own test (e.g. an older report): say which number
@@ -174,6 +181,19 @@ def metric_row(metric: dict[str, Any], report: dict[str, Any], figure: Path | No
 
 
 OLDER_DELTA_NOTE = "(pooled r, unit bootstrap: a report the paired test cannot use; rerun validate)"
+TOO_LARGE_NOTE = "n/a (too large to recompute here; see the report's own comparisons)"
+
+
+def compare_work(metric: dict[str, Any], baseline: dict[str, Any], mode: str = "natural") -> int:
+    """Resamples x units x folds that comparing `metric` with `baseline` would compute (either report's)."""
+    work = 0
+    for report in (metric, baseline):
+        entry = _modes(report).get(mode) or {}
+        rows = entry.get("predictions") if isinstance(entry.get("predictions"), list) else []
+        refits = entry.get("refit_headlines") if isinstance(entry.get("refit_headlines"), list) else []
+        folds = {str(r.get("fold")) for r in rows if isinstance(r, dict)}
+        work = max(work, max(len(refits), N_BOOT) * len(rows) * max(len(folds), 1))
+    return work
 
 
 def _ci(value: float, low: float, high: float) -> str:
@@ -200,13 +220,28 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def load_board(folder: str | Path | None) -> ProxyBoard:
-    """Every report.json under `folder`, one row per validated metric, ranked by headline (best first)."""
+    """Every report.json under `folder`, one row per validated metric, ranked by headline (best first).
+
+    Unchanged report files (same paths, sizes and modification times) give the board already built: a Refresh
+    recomputes no paired comparison."""
     if folder is None or not Path(folder).is_dir():
         return ProxyBoard(pd.DataFrame(columns=COLUMNS))
-    root = Path(folder)
+    root = Path(folder).resolve()
+    signature = []
+    for path in sorted(root.rglob(REPORT_FILE)):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        signature.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return _build_board(root, tuple(signature))
+
+
+@functools.lru_cache(maxsize=8)
+def _build_board(root: Path, signature: tuple[tuple[str, int, int], ...]) -> ProxyBoard:
     entries: list[tuple[dict, dict, Path | None]] = []
     invalid: list[tuple[str, str]] = []
-    for path in sorted(root.rglob(REPORT_FILE)):
+    for path in (Path(p) for p, _, _ in signature):
         try:
             report = read_json(path)
         except (OSError, ValueError) as err:

@@ -80,7 +80,7 @@ def refit_on_cluster_resamples(
     drawn (`counts[b, cluster]`), and predicts all the fold's test units: the drawn ones give the resample's
     headline (the others get weight 0 there), and all of them give the refit's own headline on the observed units,
     which the interval needs (`benchmark.validation.inference.linear_interval`, `fit_replicates`). A resample in which
-    a fold has no training units (every draw the same model, under leave-one-model-out) cannot be refitted: its row
+    a fold has no training units (e.g. every draw the same model under leave-one-model-out) cannot be refitted: its row
     is NaN, and the interval skips it. The folds stay as they are, so the copies of a unit are always on one side
     of a fold: nothing is tested on units it was fitted on (the splits themselves are checked for leakage when the
     cross-validation first runs them).
@@ -93,7 +93,7 @@ def refit_on_cluster_resamples(
         repeats = counts[b].astype(int)[clusters]
         for train, test in splits:
             fitted_on = np.repeat(train, repeats[train])
-            if len(fitted_on) == 0:  # one model drawn G times: its own fold has nothing to train on
+            if len(fitted_on) == 0:  # e.g. one model drawn G times: its own fold has nothing to train on
                 out[b] = np.nan
                 break
             estimator = _fresh_clone(metric).fit([units[i] for i in fitted_on], y[fitted_on])

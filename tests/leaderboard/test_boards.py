@@ -206,3 +206,36 @@ def test_a_report_the_paired_test_cannot_use_is_labelled_on_the_board():
     assert metric_row(fitted, fitted, None, baseline)["delta_note"] == ""
     row = metric_row(older, older, None, baseline)
     assert row["delta_note"] == OLDER_DELTA_NOTE and row["delta"] == row["delta"]  # a number, and what it is
+
+
+def test_a_crafted_report_cannot_make_the_board_recompute_a_huge_comparison(tmp_path):
+    """10,000 stored refits over one-unit folds made every Refresh allocate gigabytes: the board does not
+    recompute a comparison that large, and says so."""
+    from leaderboard.proxy_board import MAX_COMPARE_WORK, TOO_LARGE_NOTE, compare_work
+
+    folder = write_reports(tmp_path / "reports")
+    path = folder / "pixel" / "report.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for mode in data["modes"]:
+        mode["refit_headlines"] = [0.1] * 10_000
+        mode["refit_fit_headlines"] = [0.1] * 10_000
+        for i, row in enumerate(mode["predictions"]):
+            row["fold"] = f"f{i}"
+    baseline = json.loads((folder / "mis" / "report.json").read_text(encoding="utf-8"))
+    assert compare_work(data, baseline) > MAX_COMPARE_WORK
+    path.write_text(json.dumps(data), encoding="utf-8")
+    board = load_board(folder).table
+    crafted = board[board["proxy"].str.startswith("pixel")].iloc[0]
+    assert crafted["vs MIS (Δr)"] == TOO_LARGE_NOTE
+
+
+def test_an_unchanged_reports_folder_is_not_recomputed_on_refresh(tmp_path):
+    folder = write_reports(tmp_path / "reports")
+    first = load_board(folder)
+    assert load_board(folder) is first  # nothing changed: the board already built
+    path = folder / "pixel" / "report.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["metric"]["version"] = "9"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    again = load_board(folder)
+    assert again is not first and again.table["proxy"].str.contains("pixel 9").any()
