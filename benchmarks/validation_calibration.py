@@ -150,7 +150,7 @@ def headline(metric: ProxyMetric, units: list[ProxyUnit], y: np.ndarray, scheme:
     design = inf.Design.make(folds, [base_model(u.model) for u in units])
     if needs_refits(metric, design):
         refits = Refits.run(metric, units, y, splits, design, n_refits=n_refits, seed=seed)
-        return refits.interval(y, scores, design, seed=seed)
+        return refits.interval(y, scores, design)
     return inf.headline_interval(y, scores, design, n_boot=n_boot, seed=seed)[0]
 
 
@@ -363,7 +363,7 @@ def ranking(release: Release, n_boot: int, mode: str = "natural", n_refits: int 
         if needs_refits(metric, design):
             refits = Refits.run(metric, units, y, splits, design, n_refits=n_refits, seed=0)
             replicates[name], fits[name] = refits.headlines, refits.fit_headlines
-            interval = refits.interval(y, scores[name], design, seed=0)
+            interval = refits.interval(y, scores[name], design)
         else:
             replicates[name] = inf.mean_fold_r(y, scores[name], design.folds, inf.cluster_weights(design, n_refits, 0))
             interval = inf.linear_interval(inf.headline_r(y, scores[name], folds), replicates[name],

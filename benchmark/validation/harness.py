@@ -305,7 +305,7 @@ def _headline(
         pooled = float(inf.weighted_within_r(y, predicted, np.zeros(len(y), dtype=int), np.ones((1, len(y))))[0])
         return Score(value=inf.headline_r(y, scores, design.folds)), Score(value=pooled)
     if refits is not None:
-        head = refits.interval(y, scores, design, seed=seed, confidence=confidence)
+        head = refits.interval(y, scores, design, confidence=confidence)
     else:
         head, _ = inf.headline_interval(y, scores, design, n_boot=n_boot, confidence=confidence, seed=seed)
     pooled, _ = inf.headline_interval(y, predicted, design, n_boot=n_boot, confidence=confidence, seed=seed,
@@ -334,13 +334,12 @@ class Refits:
         return cls(refit_headlines(y, predictions, design.folds, counts[:, design.clusters]),
                    refit_headlines(y, predictions, design.folds, np.ones_like(predictions)))
 
-    def interval(self, y: np.ndarray, scores: np.ndarray, design: inf.Design, *, seed: int,
+    def interval(self, y: np.ndarray, scores: np.ndarray, design: inf.Design, *,
                  confidence: float = 0.95) -> inf.Interval:
         """The headline of the observed `scores` with the refitted CI (`inference.linear_interval`: the refits' fit
-        variance taken out, the fixed scores on the same resamples as the floor)."""
-        fixed = inf.mean_fold_r(y, scores, design.folds, inf.cluster_weights(design, len(self.headlines), seed))
+        variance taken out)."""
         return inf.linear_interval(inf.headline_r(y, scores, design.folds), self.headlines, design.n_clusters,
-                                   confidence, fit_replicates=self.fit_headlines, fixed_replicates=fixed)
+                                   confidence, fit_replicates=self.fit_headlines)
 
 
 def refit_headlines(y: np.ndarray, predictions: np.ndarray, folds: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -202,34 +202,29 @@ class FittedNoise(ProxyMetric):
         return np.clip(self.coef_[0] + self._features(units) @ self.coef_[1:], 0.0, 1.0)
 
 
-def test_linear_interval_takes_the_refits_fit_variance_out_down_to_the_fixed_score_floor():
+def test_linear_interval_takes_the_refits_fit_variance_out_at_most_half_of_it():
     rng = np.random.default_rng(0)
     fit = rng.normal(0, 0.1, 400)
-    test_sampling = rng.normal(0, 0.2, 400)
-    replicates = 0.3 + fit + test_sampling  # the resamples' spread = refits' fit spread + test sampling
-    fixed = 0.3 + 0.5 * test_sampling  # a floor below the corrected variance: not binding
+    replicates = 0.3 + fit + rng.normal(0, 0.2, 400)  # the resamples' spread = refits' fit spread + test sampling
     small_g = np.sqrt(9 / 8)
     plain = inf.linear_interval(0.3, replicates, 9, 0.95)
-    corrected = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit, fixed_replicates=fixed)
+    corrected = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
     assert plain.se == pytest.approx(np.std(replicates, ddof=1) * small_g)
     assert corrected.se == pytest.approx(np.sqrt(np.var(replicates, ddof=1) - np.var(fit, ddof=1)) * small_g)
     assert corrected.ci_high - corrected.ci_low < plain.ci_high - plain.ci_low
     replicates[3], fit[5] = np.nan, np.nan  # a resample missing either value is skipped in both
     keep = np.ones(400, dtype=bool)
     keep[[3, 5]] = False
-    skipped = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit, fixed_replicates=fixed)
+    skipped = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
     assert skipped.se == pytest.approx(np.sqrt(np.var(replicates[keep], ddof=1) - np.var(fit[keep], ddof=1)) * small_g)
-    # two noisy variances subtracted can leave almost nothing: the fixed scores' variance is the floor
-    nearly_all = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=0.999 * (replicates - 0.3),
-                                     fixed_replicates=fixed)
-    assert nearly_all.se == pytest.approx(np.std(fixed, ddof=1) * small_g)
-    flat = np.full(400, 0.3)
-    more_than_all = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=3 * replicates, fixed_replicates=flat)
-    assert more_than_all.se == pytest.approx(np.nanstd(replicates, ddof=1) * small_g)  # never zero width
+    # two noisy variances subtracted could leave almost nothing: at most half of the variance is taken out
+    for share in (0.999, 3.0):
+        capped = inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=share * replicates)
+        assert capped.se == pytest.approx(np.sqrt(inf.MAX_FIT_SHARE) * np.nanstd(replicates, ddof=1) * small_g)
+    few = inf.linear_interval(0.3, replicates[:inf.MIN_REFITS - 1], 9, 0.95, fit_replicates=fit[:inf.MIN_REFITS - 1])
+    assert np.isnan(few.ci_low) and np.isnan(few.p_value)  # too few refitted resamples: no interval
     with pytest.raises(DataValidationError, match="aligned"):
-        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit[:10], fixed_replicates=fixed)
-    with pytest.raises(ConfigError, match="fixed_replicates"):
-        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit)
+        inf.linear_interval(0.3, replicates, 9, 0.95, fit_replicates=fit[:10])
 
 
 def test_cluster_counts_draw_g_clusters_per_replicate_and_weights_follow_them():
@@ -305,7 +300,7 @@ def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate
         design = inf.Design.make(folds, models)
         refits = Refits.run(metric, units, y, splits, design, n_refits=40, seed=run)
         point = inf.headline_r(y, predicted, folds)
-        interval = refits.interval(y, predicted, design, seed=run)
+        interval = refits.interval(y, predicted, design)
         raw = inf.linear_interval(point, refits.headlines, design.n_clusters, 0.95)
         held, _ = inf.headline_interval(y, predicted, design, n_boot=40, seed=run)
         values.append(point)
@@ -355,7 +350,7 @@ def test_the_corrected_refitted_ci_of_a_fitted_proxy_keeps_nominal_coverage_unde
         design = inf.Design.make(folds, [u.model for u in units])
         refits = Refits.run(metric, units, y, splits, design, n_refits=40, seed=run)
         values.append(inf.headline_r(y, predicted, folds))
-        intervals.append(refits.interval(y, predicted, design, seed=run))
+        intervals.append(refits.interval(y, predicted, design))
         fixed.append(inf.headline_interval(y, predicted, design, n_boot=40, seed=run)[0])
     population = np.mean(values)  # what the cross-validated headline estimates at this size (about 0.61)
     covered = np.mean([i.ci_low <= population <= i.ci_high for i in intervals])
