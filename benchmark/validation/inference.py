@@ -22,10 +22,10 @@ for two reasons: which units it tests on, and how well its refit happens to fit 
 world the sample is the population, so refits that pick up more of its chance correlations score higher). The
 second part is measured directly, as the variance of each refit's headline on all the observed units
 (`fit_replicates`), and subtracted: se^2 = Var(resample headlines) - Var(refit headlines on the observed units),
-at most half of the variance taken out (`MAX_FIT_SHARE`; it was 13-20% in the calibration study).
+at most half of the variance taken out (`MAX_FIT_SHARE`; it was 11-19% in the calibration study).
 Under the null no fit can predict held-out labels, so the true sampling variance has no such term, and with it the
 learned proxy's null CIs covered 0 in 0.99 of k-fold runs (the sd overestimated by 10-13%); without it the sd is
-within 2% and coverage is nominal. Under planted signal, where that term is real but small (about 13% of the
+within 2% and coverage is nominal. Under planted signal, where that term is real but small (about 12% of the
 variance for a learned proxy), coverage stayed nominal. Bengio & Grandvalet (JMLR 2004) show that no estimator of a
 cross-validation's variance is unbiased for every distribution: this is a choice, and
 `benchmarks/validation_calibration.py` measures its null mean and its coverage under the null and under signal.
@@ -218,7 +218,7 @@ def linear_interval(point: float, replicates: np.ndarray, n_clusters: int, confi
     `fit_replicates` (refitted intervals): the same statistic of each resample's refit on the observed units,
     aligned with `replicates`. Its variance, how much the refits differ in how well they fit this sample, is taken
     out of the replicates' variance (see the module docstring); pairs with either value missing are skipped. At
-    most `MAX_FIT_SHARE` of the variance is taken out: the fit term was 13-20% of it in the calibration study, and a
+    most `MAX_FIT_SHARE` of the variance is taken out: the fit term was 11-19% of it in the calibration study, and a
     larger share is the noise of two variances subtracted, which could otherwise leave an interval of almost no
     width. With fewer than `MIN_REFITS` usable refitted resamples the interval is not given (NaN).
     """
