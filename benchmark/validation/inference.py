@@ -15,7 +15,8 @@ proxy, and, for a fitted proxy, from predictions of the whole cross-validation r
 (`benchmark.validation.crossval.refit_on_cluster_resamples`), because holding a fitted proxy's predictions fixed
 leaves the refit variance out. The interval is a bootstrap-t: value +/- t(G-1) * se * sqrt(G/(G-1)), se the
 bootstrap sd over G clusters (the small-G correction and the t quantile keep coverage with 9 models); the p-value is
-the same t test of 0.
+the same t test of 0. With `n_permutations` the harness instead takes the p-value from a within-mode permutation
+test that refits the proxy on every permutation.
 
 **Refitted intervals: the variance of the refits' own fit is taken out.** A refitted resample's headline varies
 for two reasons: which units it tests on, and how well its refit happens to fit this sample (in the bootstrap
