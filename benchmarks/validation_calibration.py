@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmark.data.simulate import SimulationConfig, simulate_responses, write_release
 from benchmark.proxies.base import CalibratedProxy, ProxyMetric, ProxyUnit, check_targets, proxies
 from benchmark.proxies.learned import LearnedProxy
-from benchmark.proxies.mis import TaskIndex, fit_temperature, margin_probability
+from benchmark.proxies.mis import TaskIndex, concat_per_unit, fit_temperature, margin_probability
 from benchmark.validation import inference as inf
 from benchmark.validation.crossval import _cross_validate
 from benchmark.validation.splits import base_model, make_splits
@@ -53,9 +53,7 @@ _COHERENCE: dict[tuple, float] = {}
 
 
 def _margin_index(units: Sequence[ProxyUnit]) -> tuple[np.ndarray, TaskIndex]:
-    per_unit = [_MARGINS[u.key] for u in units]
-    task_unit = np.repeat(np.arange(len(units)), [len(m) for m in per_unit])
-    return np.concatenate(per_unit), TaskIndex([], len(units), task_unit, None, None, None, None)
+    return concat_per_unit([_MARGINS[u.key] for u in units])
 
 
 @proxies.register("replay-mis-pixel")
@@ -220,14 +218,10 @@ class Planted(CalibratedProxy):
 
 
 @proxies.register("planted-strong")
-class PlantedStrong(CalibratedProxy):
+class PlantedStrong(Planted):
     """A learned proxy's first planted feature: logit(true accuracy) + N(0, 0.7) (see `fitted_signal_study`)."""
 
-    json_restorable: ClassVar[bool] = False
     table: ClassVar[dict[tuple, float]] = {}
-
-    def raw_scores(self, units: Sequence[ProxyUnit]) -> np.ndarray:
-        return np.array([self.table[u.key] for u in units])
 
 
 @proxies.register("planted-weak")
@@ -365,9 +359,7 @@ def ranking(release: Release, n_boot: int, mode: str = "natural", n_refits: int 
             replicates[name], fits[name] = refits.headlines, refits.fit_headlines
             interval = refits.interval(y, scores[name], design)
         else:
-            replicates[name] = inf.mean_fold_r(y, scores[name], design.folds, inf.cluster_weights(design, n_refits, 0))
-            interval = inf.linear_interval(inf.headline_r(y, scores[name], folds), replicates[name],
-                                           design.n_clusters, 0.95)
+            interval, replicates[name] = inf.headline_interval(y, scores[name], design, n_boot=n_refits, seed=0)
         rows.append({"study": "ranking", "scheme": "lomo", "proxy": name, "headline": interval.value,
                      "ci_low": interval.ci_low, "ci_high": interval.ci_high, "p_value": interval.p_value})
         print(_fmt(rows[-1]), flush=True)

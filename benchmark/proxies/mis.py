@@ -142,6 +142,12 @@ class TaskEmbeddings:
 # ------------------------------------------------------------------------------------------ embedding machinery
 
 
+def concat_per_unit(per_unit: Sequence[np.ndarray]) -> tuple[np.ndarray, TaskIndex]:
+    """Per-unit arrays of per-task values (e.g. margins), concatenated, and an index of each task's unit."""
+    task_unit = np.repeat(np.arange(len(per_unit)), [len(values) for values in per_unit])
+    return np.concatenate(per_unit), TaskIndex.of_task_units(task_unit, len(per_unit))
+
+
 class EmbeddingMixin:
     """Shared machinery of metrics on image embeddings: a lazily built embedder and a per-instance cache.
 
@@ -300,9 +306,7 @@ class MIS(EmbeddingMixin, ProxyMetric):
         Margins depend on the images only, so each unit's are computed once per embedding cache (shared by the
         clones of one validation) and reused by every fold's and resample's refit.
         """
-        per_unit = self.per_unit_memo("mis-margins", units, self.task_margins)
-        task_unit = np.repeat(np.arange(len(units)), [len(m) for m in per_unit])
-        return np.concatenate(per_unit), TaskIndex.of_task_units(task_unit, len(units))
+        return concat_per_unit(self.per_unit_memo("mis-margins", units, self.task_margins))
 
     def fit(self, units: Sequence[ProxyUnit], human_accuracy: np.ndarray) -> MIS:
         """Fit the temperature T on human accuracy (the hard variant has none: temperature_ = 0.0)."""

@@ -53,7 +53,8 @@ def compare_reports(
     scores_b = np.array([rows_b[k].headline_score for k in keys])
     refitted = design.clustered_by_model and bool(result_a.refit_headlines or result_b.refit_headlines)
     if refitted:
-        paired = _paired_refits(human_a, scores_a, scores_b, folds_b, design, a, b, mode, confidence)
+        n_boot, seed = _stored_refits(a, b, mode)
+        paired = _paired_refits(human_a, scores_a, scores_b, folds_b, design, a, b, mode, confidence, n_boot, seed)
     else:
         paired = paired_difference(human_a, scores_a, scores_b, design, n_boot=n_boot, confidence=confidence,
                                    seed=seed, folds_b=folds_b)
@@ -61,8 +62,7 @@ def compare_reports(
     return PairedComparison(
         mode=mode, metric_a=a.metric.name, metric_b=b.metric.name, value_a=paired.value_a, value_b=paired.value_b,
         difference=d.value, ci_low=d.ci_low, ci_high=d.ci_high, p_value=d.p_value, n_units=len(keys),
-        n_clusters=design.n_clusters, confidence=confidence,
-        n_boot=len(_stored_refits(a, b, mode)[0]) if refitted else n_boot,
+        n_clusters=design.n_clusters, confidence=confidence, n_boot=n_boot,
         method=REFIT_PAIRED if refitted else "paired cluster bootstrap-t",
     )
 
@@ -71,7 +71,7 @@ REFIT_PAIRED = ("paired cluster bootstrap-t, fitted proxies refitted on every re
                 "fit to the observed units taken out)")
 
 
-def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[list[float | None], int]:
+def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[int, int]:
     """The refit resamples' count and seed both reports agree on (a fitted proxy's stored replicates)."""
     fitted = [r for r in (a, b) if r.mode(mode).refit_headlines]
     settings = {(len(r.mode(mode).refit_headlines), r.scheme.seed) for r in fitted}
@@ -80,16 +80,15 @@ def _stored_refits(a: MetricReport, b: MetricReport, mode: str) -> tuple[list[fl
             f"{a.metric.name} and {b.metric.name} were refitted on different resamples ({sorted(settings)} as "
             "(resamples, seed)); validate both in one run (--metrics A,B) so that they share them."
         )
-    return fitted[0].mode(mode).refit_headlines, fitted[0].scheme.seed
+    return len(fitted[0].mode(mode).refit_headlines), fitted[0].scheme.seed
 
 
 def _paired_refits(
     y: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, folds_b: np.ndarray, design: Design,
-    a: MetricReport, b: MetricReport, mode: str, confidence: float,
+    a: MetricReport, b: MetricReport, mode: str, confidence: float, n_refits: int, seed: int,
 ) -> Paired:
-    """a - b on the fitted proxies' refit resamples: a fitted proxy's stored headlines, a fixed-score proxy's
-    headline recomputed on the same cluster draws."""
-    stored, seed = _stored_refits(a, b, mode)
+    """a - b on the fitted proxies' `n_refits` refit resamples of `seed`: a fitted proxy's stored headlines, a
+    fixed-score proxy's headline recomputed on the same cluster draws."""
     older = [r.metric.name for r in (a, b) if r.mode(mode).refit_headlines and r.mode(mode).refit_fit_headlines is None]
     if older:
         raise DataValidationError(f"reports of {older} carry no refit_fit_headlines (written by an older imi-bench); "
@@ -99,7 +98,7 @@ def _paired_refits(
         return np.array([np.nan if v is None else v for v in values], dtype=float) if values else None
 
     ma, mb = a.mode(mode), b.mode(mode)
-    return paired_difference(y, scores_a, scores_b, design, n_boot=len(stored), confidence=confidence, seed=seed,
+    return paired_difference(y, scores_a, scores_b, design, n_boot=n_refits, confidence=confidence, seed=seed,
                              folds_b=folds_b, replicates_a=replicates(ma.refit_headlines),
                              replicates_b=replicates(mb.refit_headlines),
                              fit_replicates_a=replicates(ma.refit_fit_headlines),

@@ -13,9 +13,9 @@ from benchmark.api.errors import ConfigError, DataValidationError
 from benchmark.proxies.base import ProxyMetric, ProxyUnit, make_proxy
 from benchmark.validation import inference as inf
 from benchmark.validation.compare import REFIT_PAIRED, compare_reports
-from benchmark.validation.report import MAX_REFITS, MetricReport, read_report, write_report
 from benchmark.validation.crossval import _cross_validate, _fresh_clone, refit_on_cluster_resamples
 from benchmark.validation.harness import REFIT_METHOD, Refits, headline_scores, refit_headlines, validate_metric
+from benchmark.validation.report import MAX_REFITS, MetricReport, read_report, write_report
 from benchmark.validation.splits import base_model, check_no_leakage, grouped_kfold, leave_one_model_out
 from tests.validation.test_harness import NoiseProxy, SignalProxy, _unit_noise, make_ceilings, make_data
 
@@ -314,7 +314,7 @@ def test_the_refitted_ci_of_a_fitted_proxy_covers_zero_at_about_the_nominal_rate
     assert np.sqrt(np.mean(np.square(ses))) < np.sqrt(np.mean(np.square(raw_ses)))  # rms se 0.200 vs 0.230 (sd 0.179)
 
 
-class FittedSignal(ProxyMetric):
+class FittedSignal(FittedNoise):
     """A fitted proxy that sees the signal: least squares on (true accuracy + noise, a pure-noise feature)."""
 
     def __init__(self, truth: dict | None = None, seed: int = 0) -> None:
@@ -325,15 +325,6 @@ class FittedSignal(ProxyMetric):
         noise = np.array([_noise_features(u, self.seed, 2) for u in units])
         true = np.array([self.truth["/".join(map(str, u.key))] for u in units])
         return np.column_stack([true + 0.1 * noise[:, 0], noise[:, 1]])
-
-    def fit(self, units, human_accuracy) -> FittedSignal:
-        x = np.column_stack([np.ones(len(units)), self._features(units)])
-        self.coef_ = np.linalg.lstsq(x, np.asarray(human_accuracy, dtype=float), rcond=None)[0]
-        return self
-
-    def predict(self, units) -> np.ndarray:
-        self._check_fitted()
-        return np.clip(self.coef_[0] + self._features(units) @ self.coef_[1:], 0.0, 1.0)
 
 
 def test_the_corrected_refitted_ci_of_a_fitted_proxy_keeps_nominal_coverage_under_signal():
